@@ -1,0 +1,96 @@
+"""Input validation: bad input fails early with a ``ValueError`` that names the argument,
+what was expected and what was given, instead of a broadcasting accident deep in the
+backward pass or a silently wrong loss."""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+
+def check_features(name, a, n_features, dtype):
+    """Return ``a`` as a C-ordered ``(N, n_features)`` array of ``dtype``, or raise.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message (``"x"``, ``"y"``).
+    a : array_like, (N, n_features)
+    n_features : int
+        The input size the model was built for.
+    dtype : numpy dtype
+        The model's dtype; the data is converted (without a copy when it already matches).
+
+    Raises
+    ------
+    ValueError
+        If ``a`` is not 2-D, has no rows, has the wrong number of columns, is not numeric,
+        or holds NaN or infinite values.
+    """
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array (N, {n_features}), got shape {a.shape}")
+    if a.shape[0] == 0:
+        raise ValueError(f"{name}: empty batch (shape {a.shape}); expected at least one sample")
+    if a.shape[1] != n_features:
+        raise ValueError(
+            f"{name}: expected {n_features} features per sample (shape (N, {n_features})), "
+            f"got {a.shape[1]} (shape {a.shape})"
+        )
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) or np.iscomplexobj(a):
+        raise ValueError(f"{name}: expected real numbers, got dtype {a.dtype}")
+    a = np.ascontiguousarray(a, dtype=dtype)
+    if not np.isfinite(a).all():
+        n_bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+        raise ValueError(f"{name}: expected finite values, got {n_bad} NaN or infinite entries")
+    return a
+
+
+def check_labels(labels, n_samples, n_classes):
+    """Return ``labels`` as an int64 ``(N,)`` array of class indices, or raise.
+
+    Parameters
+    ----------
+    labels : array_like of int, (N,)
+    n_samples : int
+        The batch size N of the features the labels belong to.
+    n_classes : int
+        Labels must lie in ``[0, n_classes)``.
+
+    Raises
+    ------
+    ValueError
+        If ``labels`` is not 1-D of length ``n_samples``, not of an integer dtype, or out of range.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.shape[0] != n_samples:
+        raise ValueError(f"labels: expected shape ({n_samples},) to match x and y, got {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels: expected integer class indices, got dtype {labels.dtype}")
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi >= n_classes:
+        raise ValueError(
+            f"labels: expected class indices in [0, {n_classes - 1}], got values in [{lo}, {hi}]"
+        )
+    return labels.astype(np.int64, copy=False)
+
+
+def check_same_batch(x, y):
+    """Raise unless the two modalities hold the same number of samples."""
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"x and y: expected the same batch size, got {x.shape[0]} samples in x "
+            f"and {y.shape[0]} in y"
+        )
+
+
+def check_dims(name, dims):
+    """Return ``dims`` as a tuple of positive ints, or raise."""
+    try:
+        dims = tuple(operator.index(d) for d in dims)
+    except TypeError:
+        raise ValueError(f"{name}: expected a sequence of integer layer sizes, got {dims!r}") from None
+    if len(dims) == 0 or any(d <= 0 for d in dims):
+        raise ValueError(f"{name}: expected one or more positive layer sizes, got {dims}")
+    return dims

@@ -1,0 +1,151 @@
+"""The elementwise and output-layer functions every model shares.
+
+Only three pieces of calculus appear in the whole package, and they live here:
+
+* the logistic sigmoid :math:`f` of the paper and its derivative
+  :math:`f'(M) = f(M)\\,(1 - f(M))` (the factor in Eqs. 7 and 8);
+* softmax regression with categorical cross-entropy, the discriminative head of Fig. 3 (left);
+* Glorot/Xavier uniform initialization.
+
+Arrays follow the batch convention of the whole package: one sample per row, so an activation
+is ``(N, d)`` and a weight in the paper's orientation is ``(d_out, d_in)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sigmoid(M, out=None):
+    """Logistic sigmoid :math:`f(M) = 1 / (1 + e^{-M})`, overflow-free and cheap.
+
+    Parameters
+    ----------
+    M : ndarray, any shape
+        Pre-activations.
+    out : ndarray, same shape and dtype as ``M``, optional
+        Where to write the result (may be ``M`` itself, for an in-place update).
+
+    Returns
+    -------
+    ndarray, same shape as ``M``
+        Values in [0, 1].
+
+    Notes
+    -----
+    Computed through the identity
+
+    .. math:: f(M) = \\tfrac12 + \\tfrac12 \\tanh(M / 2),
+
+    which never overflows (``tanh`` saturates at :math:`\\pm 1`, so pre-activations of
+    :math:`\\pm 10^4` and beyond give exactly 0 and 1 with no warning) and is several times
+    faster than ``1 / (1 + exp(-M))`` in NumPy because every step can be done in place.
+    """
+    out = np.multiply(M, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
+
+
+def sigmoid_backward(delta_out, out):
+    """Carry a delta through the sigmoid: :math:`\\partial\\varepsilon/\\partial M`.
+
+    Parameters
+    ----------
+    delta_out : ndarray, (N, d)
+        :math:`\\partial\\varepsilon/\\partial f(M)`, the delta arriving at the layer's output.
+    out : ndarray, (N, d)
+        The layer's output :math:`f(M)` saved by the forward pass.
+
+    Returns
+    -------
+    delta_M : ndarray, (N, d)
+        :math:`\\partial\\varepsilon/\\partial M = \\partial\\varepsilon/\\partial f(M) \\odot f(M) \\odot (1 - f(M))`.
+
+    Notes
+    -----
+    The products are elementwise; Eqs. 7 and 8 of the paper write them as plain products,
+    one of the typos recorded in ``derivations/``.
+    """
+    delta_M = np.subtract(1.0, out, dtype=out.dtype)
+    delta_M *= out
+    delta_M *= delta_out
+    return delta_M
+
+
+def softmax(scores):
+    """Row-wise softmax, shifted by the row maximum so that ``exp`` cannot overflow.
+
+    Parameters
+    ----------
+    scores : ndarray, (N, C)
+
+    Returns
+    -------
+    ndarray, (N, C)
+        Rows are probability vectors.
+    """
+    p = scores - scores.max(axis=1, keepdims=True)
+    np.exp(p, out=p)
+    p /= p.sum(axis=1, keepdims=True)
+    return p
+
+
+def softmax_cross_entropy(scores, labels):
+    """Mean categorical cross-entropy of softmax regression, and its gradient.
+
+    Parameters
+    ----------
+    scores : ndarray, (N, C)
+        Unnormalized log-probabilities :math:`z = s_L W_{out}^T + b_{out}`.
+    labels : ndarray of int, (N,)
+        Class indices in ``[0, C)``.
+
+    Returns
+    -------
+    loss : float
+        :math:`\\varepsilon = -\\frac1N \\sum_n \\log \\operatorname{softmax}(z_n)_{t_n}`.
+    d_scores : ndarray, (N, C)
+        :math:`\\partial\\varepsilon/\\partial z = (\\operatorname{softmax}(z) - \\operatorname{onehot}(t)) / N`.
+
+    Notes
+    -----
+    The log-probabilities are computed with the log-sum-exp shift
+    :math:`\\log\\operatorname{softmax}(z)_c = z_c - m - \\log\\sum_k e^{z_k - m}`,
+    :math:`m = \\max_k z_k`, so the loss is finite for any finite scores.
+    """
+    n = scores.shape[0]
+    rows = np.arange(n)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    sum_exp = exp.sum(axis=1)
+    loss = float(np.mean(np.log(sum_exp) - shifted[rows, labels]))
+    d_scores = exp
+    d_scores /= sum_exp[:, None]
+    d_scores[rows, labels] -= 1.0
+    d_scores /= n
+    return loss, d_scores
+
+
+def glorot_uniform(rng, fan_in, fan_out, shape, dtype):
+    """Glorot/Xavier uniform initialization.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    fan_in, fan_out : int
+        Number of inputs to and outputs of the layer. For a shared layer fed by several blocks
+        (Eq. 3) ``fan_in`` is the total over all of them, so that the variance of :math:`M_l`
+        does not grow with the number of incoming paths.
+    shape : tuple of int
+        Shape of the block to draw.
+    dtype : numpy dtype
+
+    Returns
+    -------
+    ndarray of ``shape``
+        Entries drawn from :math:`U(-a, a)`, :math:`a = \\sqrt{6 / (\\text{fan\\_in} + \\text{fan\\_out})}`.
+    """
+    a = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-a, a, size=shape).astype(dtype)
