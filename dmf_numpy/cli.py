@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from .finite_differences import BOUND, format_errors, gradcheck
 from .model import MODELS
+from .train import TrainConfig
 
 #: Sizes of the paper's MNIST experiment (Sec. 3.1).
 PAPER_SIZES = {"x_dims": (392, 512, 128), "y_dims": (392, 512, 128),
@@ -57,6 +59,60 @@ def cmd_gradcheck(args):
     return 0 if worst < BOUND else 1
 
 
+TRAINING_OPTIONS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "lr_decay", "damage_kind",
+                    "n_val", "subset")
+
+
+def _training_overrides(args):
+    """The TrainConfig fields the user set on the command line (the rest keep their defaults)."""
+    return {k: getattr(args, k) for k in TRAINING_OPTIONS if getattr(args, k) is not None}
+
+
+def cmd_train(args):
+    """Train one model on the MNIST halves and write its history and checkpoint."""
+    from .train import run
+
+    config = TrainConfig(model=args.model, damage=args.damage, seed=args.seed, **_training_overrides(args))
+    out_dir = args.out or Path("runs") / config.run_name
+    result = run(config, data_dir=args.data_dir, out_dir=out_dir, resume=args.resume)
+    errors = result["final_test_error"]
+    print(f"final test error: " + ", ".join(f"{c} {e:.2f}%" for c, e in errors.items())
+          + f" ({result['seconds']:.0f} s); wrote {out_dir}/")
+    return 0
+
+
+def cmd_table1(args):
+    """Reproduce Table 1 and Fig. 4: EMF, IMF and DMF at 0/30/50/70 % damage, several seeds."""
+    from .table1 import run_table1
+
+    seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
+    run_table1(args.out, seeds=seeds, jobs=args.jobs, quick=args.quick, data_dir=args.data_dir,
+               command="dmf-numpy " + " ".join(sys.argv[1:]), **_training_overrides(args))
+    return 0
+
+
+def _add_training_options(p):
+    p.add_argument("--data-dir", type=Path, help="folder holding the MNIST files "
+                   "(default: $DMF_NUMPY_DATA, else the user cache, else download)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--optimizer", choices=["adam", "sgd"])
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--momentum", type=float, help="SGD momentum")
+    p.add_argument("--lr-decay", type=float, help="learning rate factor per epoch (1 = constant)")
+    p.add_argument("--damage-kind", choices=["pixels", "columns", "noise"],
+                   help="'pixels' is the paper's; 'columns' and 'noise' go beyond it")
+    p.add_argument("--n-val", type=int, help="training images held out for validation")
+    p.add_argument("--subset", type=int, help="use only this many samples of each split")
+
+
+def _damage(text):
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="dmf-numpy",
@@ -72,6 +128,26 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--small-only", action="store_true", help="skip the paper-size check")
     p.set_defaults(func=cmd_gradcheck)
+
+    defaults = TrainConfig()
+    p = commands.add_parser("train", help="train one model on the MNIST halves", description=cmd_train.__doc__,
+                            epilog=f"Defaults: {defaults.to_dict()}")
+    p.add_argument("--model", choices=["emf", "imf", "dmf"], default="dmf")
+    p.add_argument("--damage", type=_damage, default=0.0, help="fraction of right-half pixels zeroed")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="output folder (default: runs/<model>_damage<p>_seed<s>)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    _add_training_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = commands.add_parser("table1", help="reproduce Table 1 and Fig. 4", description=cmd_table1.__doc__)
+    p.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: %(default)s)")
+    p.add_argument("--seeds", type=int, help="number of seeds (default: 3; 1 with --quick)")
+    p.add_argument("--jobs", type=int, default=1, help="trainings run in parallel (default: %(default)s)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test on a small subset with few epochs (under 2 minutes)")
+    _add_training_options(p)
+    p.set_defaults(func=cmd_table1)
     return parser
 
 

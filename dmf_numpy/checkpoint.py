@@ -1,0 +1,144 @@
+"""Checkpoints: a model's parameters, its optimizer's state and the training position in one
+``.npz`` file, with JSON metadata inside it.
+
+Layout of the archive (every member a plain array, so it loads with ``allow_pickle=False``):
+
+=================  ===========================================================================
+member             content
+=================  ===========================================================================
+``param/<name>``   each array of ``model.params``
+``opt/<slot>/<n>``  each optimizer state array (Adam's ``m`` and ``v``, SGD's ``velocity``)
+``meta``           a 0-d string array holding JSON: ``format``, ``version``, ``architecture``
+                   (``model.config()``), ``epoch``, ``optimizer`` (step count, hyperparameters),
+                   ``rng_state`` (the shuffling generator's state), ``history`` and ``train_config``
+=================  ===========================================================================
+
+Writes are atomic (:func:`dmf_numpy.files.atomic_path`); loading refuses a file of another
+format, version or architecture with a :class:`CheckpointError` that says what differs.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+
+from .files import atomic_path
+
+FORMAT = "dmf-numpy-checkpoint"
+VERSION = 1
+#: The parts of ``model.config()`` that must agree for a checkpoint to load into a model.
+ARCHITECTURE_KEYS = ("model", "x_dims", "y_dims", "shared_dims", "n_classes", "dtype")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or does not fit the model it is loaded into."""
+
+
+def save_checkpoint(path, model, optimizer, *, epoch, rng, history, train_config=None):
+    """Atomically write a checkpoint.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination ``.npz`` file.
+    model : FusionNet
+    optimizer : dmf_numpy.optim.Optimizer
+    epoch : int
+        Number of completed epochs.
+    rng : numpy.random.Generator
+        The shuffling generator; its exact state is stored.
+    history : list of dict
+        Per-epoch records so far.
+    train_config : dict, optional
+        The training settings, stored for reference.
+    """
+    scalars, opt_arrays = optimizer.state()
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "architecture": model.config(),
+        "epoch": int(epoch),
+        "optimizer": scalars,
+        "rng_state": rng.bit_generator.state,
+        "history": history,
+        "train_config": train_config,
+    }
+    arrays = {f"param/{k}": v for k, v in model.params.items()}
+    arrays.update({f"opt/{k}": v for k, v in opt_arrays.items()})
+    arrays["meta"] = np.array(json.dumps(meta))
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def read_checkpoint(path):
+    """Read a checkpoint without a model: ``(meta, arrays)``.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, truncated, not an ``.npz`` archive, or not a checkpoint of this
+        format and version.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint not found") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated .npz: {err})") from None
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except (KeyError, json.JSONDecodeError):
+        raise CheckpointError(f"{path}: not a dmf-numpy checkpoint (no readable 'meta' member)") from None
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path}: expected format {FORMAT!r} version {VERSION}, "
+            f"got {meta.get('format')!r} version {meta.get('version')!r}")
+    return meta, arrays
+
+
+def load_checkpoint(path, model, optimizer=None, rng=None):
+    """Load a checkpoint into ``model`` (and ``optimizer`` and ``rng``) in place.
+
+    Parameters
+    ----------
+    path : str or Path
+    model : FusionNet
+        Must have the checkpoint's architecture and dtype.
+    optimizer : Optimizer, optional
+        Must be of the kind that wrote the checkpoint.
+    rng : numpy.random.Generator, optional
+        Receives the saved shuffling state.
+
+    Returns
+    -------
+    meta : dict
+        The metadata (``epoch``, ``history``, ...).
+
+    Raises
+    ------
+    CheckpointError
+        On an unreadable file or one written for another architecture or optimizer.
+    """
+    meta, arrays = read_checkpoint(path)
+    saved, wanted = meta["architecture"], model.config()
+    differences = [f"{k}: checkpoint {saved.get(k)!r}, model {wanted[k]!r}"
+                   for k in ARCHITECTURE_KEYS if saved.get(k) != wanted[k]]
+    if differences:
+        raise CheckpointError(f"{path}: checkpoint of another architecture ({'; '.join(differences)})")
+    for name, p in model.params.items():
+        saved_array = arrays.get(f"param/{name}")
+        if saved_array is None or saved_array.shape != p.shape:
+            raise CheckpointError(f"{path}: parameter {name!r} missing or of the wrong shape")
+        p[...] = saved_array
+    if optimizer is not None:
+        opt_arrays = {k[len("opt/"):]: v for k, v in arrays.items() if k.startswith("opt/")}
+        try:
+            optimizer.load_state(meta["optimizer"], opt_arrays)
+        except (KeyError, ValueError) as err:
+            raise CheckpointError(f"{path}: optimizer state does not fit ({err})") from None
+    if rng is not None:
+        rng.bit_generator.state = meta["rng_state"]
+    return meta

@@ -1,0 +1,150 @@
+r"""Hand-written optimizers: SGD with momentum, and Adam.
+
+An optimizer holds a reference to a model's ``params`` dict and updates those arrays *in place*
+from a ``grads`` dict with the same keys. Its state (velocities, moments, step count) can be
+saved to and restored from plain arrays and numbers, so a checkpoint resumes bit for bit.
+The learning rate is the attribute ``lr``; a schedule (see :func:`decayed_lr`) sets it per epoch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def decayed_lr(lr0, decay, epoch):
+    """Exponential learning-rate decay: :math:`\\eta_e = \\eta_0 \\gamma^{e}` for epoch e = 0, 1, ...
+
+    ``decay = 1`` keeps the rate constant.
+    """
+    return lr0 * decay**epoch
+
+
+class Optimizer:
+    """Base class: the per-parameter state arrays in ``self.slots[slot][name]``."""
+
+    name = "optimizer"
+    slot_names = ()
+
+    def __init__(self, params, lr):
+        if lr <= 0:
+            raise ValueError(f"lr: expected a positive learning rate, got {lr}")
+        self.params = params
+        self.lr = float(lr)
+        self.t = 0  # number of steps taken
+        self.slots = {slot: {k: np.zeros_like(p) for k, p in params.items()} for slot in self.slot_names}
+        self._scratch = {k: np.empty_like(p) for k, p in params.items()}
+
+    def step(self, grads):
+        """Update every parameter in place from ``grads`` (same keys and shapes as ``params``)."""
+        if grads.keys() != self.params.keys():
+            raise ValueError(f"grads: expected the keys of params {sorted(self.params)}, got {sorted(grads)}")
+        self.t += 1
+        for name, p in self.params.items():
+            self._update(name, p, grads[name], self._scratch[name])
+
+    def _update(self, name, p, g, tmp):
+        raise NotImplementedError
+
+    def hyperparameters(self):
+        """The scalar settings, JSON-serializable (for checkpoints and ``config.json``)."""
+        return {"name": self.name, "lr": self.lr}
+
+    def state(self):
+        """``(scalars, arrays)``: the step count and the slot arrays keyed ``"<slot>/<param>"``."""
+        arrays = {f"{slot}/{k}": a for slot, d in self.slots.items() for k, a in d.items()}
+        return {"t": self.t, **self.hyperparameters()}, arrays
+
+    def load_state(self, scalars, arrays):
+        """Restore what :meth:`state` returned (into the existing arrays)."""
+        if scalars.get("name") != self.name:
+            raise ValueError(f"optimizer state: expected {self.name!r}, got {scalars.get('name')!r}")
+        self.t = int(scalars["t"])
+        self.lr = float(scalars["lr"])
+        for slot, d in self.slots.items():
+            for k, a in d.items():
+                a[...] = arrays[f"{slot}/{k}"]
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with (heavy-ball) momentum.
+
+    Notes
+    -----
+    .. math:: v \leftarrow \mu v - \eta g, \qquad \theta \leftarrow \theta + v
+    """
+
+    name = "sgd"
+    slot_names = ("velocity",)
+
+    def __init__(self, params, lr=0.1, momentum=0.9):
+        super().__init__(params, lr)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum: expected a value in [0, 1), got {momentum}")
+        self.momentum = float(momentum)
+
+    def _update(self, name, p, g, tmp):
+        v = self.slots["velocity"][name]
+        v *= self.momentum
+        np.multiply(g, self.lr, out=tmp)
+        v -= tmp
+        p += v
+
+    def hyperparameters(self):
+        return {**super().hyperparameters(), "momentum": self.momentum}
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015), in the "efficient" form of their Sec. 2.
+
+    Notes
+    -----
+    With step count :math:`t`,
+
+    .. math::
+        m \leftarrow \beta_1 m + (1 - \beta_1) g, \qquad
+        v \leftarrow \beta_2 v + (1 - \beta_2) g^2, \qquad
+        \theta \leftarrow \theta - \eta_t \frac{m}{\sqrt v + \hat\epsilon},
+
+    where :math:`\eta_t = \eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)` folds in the bias
+    corrections and :math:`\hat\epsilon = \epsilon \sqrt{1 - \beta_2^t}`, which makes it equal to
+    the textbook update :math:`\eta\, \hat m / (\sqrt{\hat v} + \epsilon)`. Every step is done in
+    place, with one scratch buffer per parameter.
+    """
+
+    name = "adam"
+    slot_names = ("m", "v")
+
+    def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__(params, lr)
+        for label, beta in (("beta1", beta1), ("beta2", beta2)):
+            if not 0 <= beta < 1:
+                raise ValueError(f"{label}: expected a value in [0, 1), got {beta}")
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def step(self, grads):
+        t = self.t + 1
+        correction = np.sqrt(1 - self.beta2**t)
+        self._lr_t = self.lr * correction / (1 - self.beta1**t)
+        self._eps_t = self.eps * correction
+        super().step(grads)
+
+    def _update(self, name, p, g, tmp):
+        m, v = self.slots["m"][name], self.slots["v"][name]
+        m *= self.beta1
+        np.multiply(g, 1 - self.beta1, out=tmp)
+        m += tmp
+        v *= self.beta2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - self.beta2
+        v += tmp
+        np.sqrt(v, out=tmp)
+        tmp += self._eps_t
+        np.divide(m, tmp, out=tmp)
+        tmp *= self._lr_t
+        p -= tmp
+
+    def hyperparameters(self):
+        return {**super().hyperparameters(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+
+OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam)}

@@ -1,0 +1,231 @@
+"""The paper's toy experiment (Sec. 3.1): Table 1 and Fig. 4 from one call.
+
+EMF, IMF and DMF are trained with the same settings on the MNIST halves at 0, 30, 50 and 70 %
+damage of the right half, for several seeds; the test error at the end of the fixed schedule is
+reported for the "left+right" and "right" inputs (and "left", beyond the paper) as mean ± std
+over seeds, next to the paper's numbers. :func:`run_table1` writes, into one folder:
+
+- ``table1.md`` and ``table1.csv``: the table, the best model per column marked;
+- ``fig4.png``: training loss and test accuracy per epoch, DMF vs IMF, per damage level;
+- ``runs/<model>_damage<p>_seed<s>/``: each run's ``history.json``/``.csv``, config and checkpoint;
+- ``config.json``: everything needed to rerun it, with the time it took.
+
+Interrupted? Run the same command again: finished runs are skipped, a half-finished one resumes
+from its last epoch.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .data import load_mnist
+from .files import atomic_path, write_csv, write_json, write_text
+from .train import TrainConfig, run
+
+MODELS = ("emf", "imf", "dmf")
+DAMAGES = (0.0, 0.3, 0.5, 0.7)
+#: The input conditions of the table: the paper's two rows, then one beyond the paper.
+TABLE_CONDITIONS = ("left+right", "right", "left")
+CONDITION_LABELS = {"left+right": "left+right", "right": "right only",
+                    "left": "left only (beyond the paper)"}
+#: Table 1 of the paper: test error in % at damage 0 / 30 / 50 / 70 %.
+PAPER_TABLE1 = {
+    ("left+right", "emf"): (1.90, 2.60, 4.70, 12.20),
+    ("left+right", "imf"): (1.60, 2.40, 5.40, 10.20),
+    ("left+right", "dmf"): (1.40, 2.30, 4.60, 9.40),
+    ("right", "emf"): (51.00, 53.50, 63.40, 70.30),
+    ("right", "imf"): (51.30, 54.30, 63.30, 82.90),
+    ("right", "dmf"): (39.90, 47.60, 57.10, 67.60),
+}
+#: ``--quick``: a smoke test of the whole pipeline on a small subset.
+QUICK = {"subset": 3000, "epochs": 3}
+
+
+def _run_one(job):
+    config_dict, data_dir, out_dir = job
+    return run(TrainConfig(**config_dict), data_dir=data_dir, out_dir=out_dir, resume=True,
+               log=lambda line: print(line, flush=True))
+
+
+def _run_all(jobs, n_workers):
+    """Run the training jobs, ``n_workers`` processes at a time; results in job order."""
+    if n_workers <= 1:
+        return [_run_one(job) for job in jobs]
+    # Each worker gets an equal share of the cores for its matrix products.
+    threads = str(max(1, (os.cpu_count() or 1) // n_workers))
+    saved = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    os.environ.update({k: threads for k in saved})
+    try:
+        context = multiprocessing.get_context("spawn")  # fresh interpreters read the thread limits
+        with concurrent.futures.ProcessPoolExecutor(n_workers, mp_context=context) as pool:
+            return list(pool.map(_run_one, jobs))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def summarize(results):
+    """Mean and std over seeds of the final test error.
+
+    Returns
+    -------
+    dict
+        ``(condition, model, damage) -> (mean, std, n_seeds)``; std uses ``ddof=1`` (0 for one seed).
+    """
+    errors = {}
+    for r in results:
+        c = r["config"]
+        for condition, value in r["final_test_error"].items():
+            errors.setdefault((condition, c["model"], c["damage"]), []).append(value)
+    return {key: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, len(v))
+            for key, v in errors.items()}
+
+
+def _best_models(summary, condition, damage):
+    means = {m: summary[(condition, m, damage)][0] for m in MODELS}
+    best = min(means.values())
+    return {m for m, v in means.items() if v == best}
+
+
+def table_rows(summary):
+    """One CSV row per (condition, model, damage), with the paper's figure and a best flag."""
+    rows = []
+    for condition in TABLE_CONDITIONS:
+        for model in MODELS:
+            for k, damage in enumerate(DAMAGES):
+                mean, std, n = summary[(condition, model, damage)]
+                paper = PAPER_TABLE1.get((condition, model))
+                rows.append({"condition": condition, "model": model.upper(), "damage": damage,
+                             "error_mean": round(mean, 3), "error_std": round(std, 3), "n_seeds": n,
+                             "paper_error": paper[k] if paper else "",
+                             "best": model in _best_models(summary, condition, damage)})
+    return rows
+
+
+def table_markdown(summary, n_seeds, subtitle=""):
+    """Table 1 as Markdown: measured mean ± std, the paper's figure in parentheses, best in bold."""
+    header = "| input | model | " + " | ".join(f"{d:.0%} damage" for d in DAMAGES) + " |"
+    lines = [f"**Table 1.** Test error (%) on MNIST halves, mean ± std over {n_seeds} seed(s) "
+             f"at the end of the fixed schedule; the paper's figure in parentheses; the best "
+             f"measured model per column in **bold**.{subtitle}", "", header,
+             "|" + "---|" * (2 + len(DAMAGES))]
+    for condition in TABLE_CONDITIONS:
+        for model in MODELS:
+            cells = []
+            for k, damage in enumerate(DAMAGES):
+                mean, std, n = summary[(condition, model, damage)]
+                cell = f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f}"
+                if model in _best_models(summary, condition, damage):
+                    cell = f"**{cell}**"
+                paper = PAPER_TABLE1.get((condition, model))
+                cells.append(f"{cell} ({paper[k]:.2f})" if paper else cell)
+            lines.append(f"| {CONDITION_LABELS[condition]} | {model.upper()} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_fig4(results, path):
+    """Fig. 4: training loss (top) and left+right test accuracy (bottom) per epoch, DMF vs IMF,
+    one column per damage level; mean over seeds, the band spans the seeds' min to max."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4 * len(DAMAGES), 6.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, len(DAMAGES), sharex=True)
+    colors = {"dmf": "tab:red", "imf": "tab:blue"}
+    for col, damage in enumerate(DAMAGES):
+        for model, color in colors.items():
+            runs = [r["history"] for r in results
+                    if r["config"]["model"] == model and r["config"]["damage"] == damage]
+            epochs = np.arange(1, len(runs[0]) + 1)
+            curves = {
+                "loss": np.array([[e["train_loss"] for e in h] for h in runs]),
+                "acc": np.array([[100 - e["test_error"]["left+right"] for e in h] for h in runs]),
+            }
+            for row, key in enumerate(("loss", "acc")):
+                ax = axes[row, col]
+                ax.plot(epochs, curves[key].mean(axis=0), color=color, label=model.upper(), marker=".")
+                ax.fill_between(epochs, curves[key].min(axis=0), curves[key].max(axis=0),
+                                color=color, alpha=0.2, linewidth=0)
+        axes[0, col].set_title(f"right half {damage:.0%} damaged")
+        axes[0, col].set_yscale("log")
+        axes[1, col].set_xlabel("epoch")
+    axes[0, 0].set_ylabel("training loss (cross-entropy)")
+    axes[1, 0].set_ylabel("test accuracy, left+right (%)")
+    axes[0, 0].legend()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+
+
+def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=None, log=print,
+               **overrides):
+    """Train the 12 × ``seeds`` runs of Table 1 and write the table, figure and histories.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    seeds : int
+        Seeds 0 .. seeds-1; each fixes initialization, validation split, damage masks, shuffling.
+    jobs : int
+        Trainings run in parallel processes (the cores are shared out among them).
+    quick : bool
+        Smoke test: a subset of the data and few epochs (:data:`QUICK`).
+    data_dir : str or Path, optional
+        Where MNIST is; see :func:`dmf_numpy.data.load_mnist`.
+    command : str, optional
+        The command line that asked for this, recorded in ``config.json``.
+    log : callable
+        Receives progress lines.
+    **overrides
+        :class:`~dmf_numpy.train.TrainConfig` fields applied to every run (e.g. ``epochs``).
+
+    Returns
+    -------
+    dict
+        ``(condition, model, damage) -> (mean, std, n_seeds)``, as :func:`summarize`.
+    """
+    if seeds < 1 or jobs < 1:
+        raise ValueError(f"seeds and jobs: expected positive integers, got {seeds} and {jobs}")
+    out_dir = Path(out_dir)
+    settings = {**(QUICK if quick else {}), **overrides}
+    configs = [TrainConfig(model=m, damage=d, seed=s, **settings)
+               for s in range(seeds) for d in DAMAGES for m in MODELS]
+    load_mnist(data_dir)  # find (or download) the data once, before starting the workers
+    base = {k: v for k, v in configs[0].to_dict().items() if k not in ("model", "damage", "seed")}
+    run_info = {
+        "command": command,
+        "seeds": list(range(seeds)), "damages": list(DAMAGES), "models": list(MODELS),
+        "quick": quick, "jobs": jobs, "train_config": base,
+        "python": platform.python_version(), "numpy": np.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+    }
+    write_json(out_dir / "config.json", {**run_info, "status": "running"})
+    log(f"Table 1: {len(configs)} trainings ({seeds} seed(s) × {len(DAMAGES)} damage levels × "
+        f"EMF, IMF, DMF), {base['epochs']} epochs each, {jobs} at a time, into {out_dir}/")
+    start = time.perf_counter()
+    jobs_list = [(c.to_dict(), data_dir, out_dir / "runs" / c.run_name) for c in configs]
+    results = _run_all(jobs_list, jobs)
+    seconds = time.perf_counter() - start
+
+    summary = summarize(results)
+    subtitle = f" Quick smoke test ({QUICK}): not comparable with the paper." if quick else ""
+    write_text(out_dir / "table1.md", table_markdown(summary, seeds, subtitle))
+    write_csv(out_dir / "table1.csv", table_rows(summary))
+    plot_fig4(results, out_dir / "fig4.png")
+    per_seed = seconds / seeds
+    # Wall time of this invocation (runs finished by an earlier, interrupted one are not counted).
+    write_json(out_dir / "config.json", {**run_info, "status": "done", "total_seconds": round(seconds, 1),
+                                         "seconds_per_seed": round(per_seed, 1)})
+    log(f"done in {seconds / 60:.1f} min ({per_seed / 60:.1f} min per seed); wrote "
+        f"{out_dir}/table1.md, table1.csv, fig4.png, config.json and runs/")
+    return summary
