@@ -92,7 +92,7 @@ def cmd_table1(args):
 
 
 def _add_training_options(p):
-    p.add_argument("--data-dir", type=Path, help="folder holding the MNIST files "
+    p.add_argument("--data-dir", type=_existing_dir, help="folder holding the MNIST files "
                    "(default: $DMF_NUMPY_DATA, else the user cache, else download)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -104,6 +104,13 @@ def _add_training_options(p):
                    help="'pixels' is the paper's; 'columns' and 'noise' go beyond it")
     p.add_argument("--n-val", type=int, help="training images held out for validation")
     p.add_argument("--subset", type=int, help="use only this many samples of each split")
+
+
+def _existing_dir(text):
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"no such directory: {text}")
+    return path
 
 
 def _damage(text):

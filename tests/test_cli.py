@@ -1,0 +1,73 @@
+"""The command line end to end: one-line errors with exit code 2, and table1 --quick on MNIST."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dmf_numpy.cli import main
+
+REPO_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def mnist_root():
+    """The data root holding mnist/ (DMF_NUMPY_DATA, else ../shared/data), or None."""
+    for candidate in (os.environ.get("DMF_NUMPY_DATA"), REPO_DATA):
+        if candidate and (Path(candidate) / "mnist" / "t10k-labels-idx1-ubyte.gz").exists():
+            return Path(candidate)
+    return None
+
+
+needs_mnist = pytest.mark.skipif(mnist_root() is None, reason="MNIST not found: set DMF_NUMPY_DATA to a "
+                                 "folder holding mnist/ (CI uses ../shared/data)")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--damage", "1.5"], "expected a fraction in [0, 1), got 1.5"),
+    (["train", "--model", "xmf"], "invalid choice: 'xmf'"),
+    (["table1", "--seeds", "0", "--data-dir", "."], "seeds and jobs: expected positive integers"),
+    (["table1", "--data-dir", "/nonexistent/mnist"], "argument --data-dir: no such directory: /nonexistent/mnist"),
+])
+def test_bad_arguments_exit_2_with_one_line(argv, message):
+    result = subprocess.run([sys.executable, "-m", "dmf_numpy", *argv], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_no_data_anywhere_says_what_to_do(tmp_path, capsys, monkeypatch):
+    import dmf_numpy.data as data
+
+    def offline(url, timeout):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(data, "_urlopen", offline)
+    monkeypatch.delenv("DMF_NUMPY_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["train", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "DMF_NUMPY_DATA" in err
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        assert name in err
+    assert not list((tmp_path / "cache").rglob("*.gz"))  # nothing that looks valid was left
+
+
+@needs_mnist
+def test_table1_quick_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("DMF_NUMPY_DATA", str(mnist_root()))
+    out = tmp_path / "quick"
+    assert main(["table1", "--quick", "--epochs", "2", "--subset", "1500", "--out", str(out)]) == 0
+    for name in ("table1.md", "table1.csv", "fig4.png", "config.json"):
+        assert (out / name).stat().st_size > 0, name
+    rows = list(csv.DictReader((out / "table1.csv").open()))
+    assert len(rows) == 3 * 3 * 4  # conditions x models x damage levels
+    assert all(0 <= float(r["error_mean"]) <= 100 for r in rows)
+    assert sum(r["best"] == "True" for r in rows) >= 12  # at least one best per column
+    config = json.loads((out / "config.json").read_text())
+    assert config["status"] == "done" and config["train_config"]["epochs"] == 2
+    assert (out / "runs" / "dmf_damage0.70_seed0" / "history.csv").exists()
+    assert "DMF" in (out / "table1.md").read_text()

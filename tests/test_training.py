@@ -1,0 +1,148 @@
+"""The training loop, checkpoints and resuming, on a small synthetic problem."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import dmf_numpy.checkpoint as checkpoint_module
+from dmf_numpy.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from dmf_numpy.data import MNISTHalves
+from dmf_numpy.train import TrainConfig, build, fit
+
+SMALL_ARCH = dict(x_dims=(392, 16, 8), y_dims=(392, 16, 8), shared_dims=(16, 8, 8))
+
+
+def synthetic_halves(n=400, seed=0):
+    """MNIST-shaped halves whose label is a linear function of both halves (learnable)."""
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(784, 10))
+
+    def split(k):
+        left, right = rng.uniform(size=(k, 392)).astype(np.float32), rng.uniform(size=(k, 392)).astype(np.float32)
+        labels = (np.hstack([left, right]) @ W).argmax(axis=1).astype(np.int64)
+        return left, right, labels
+
+    return MNISTHalves(train=split(n), val=split(100), test=split(100))
+
+
+def config(**kw):
+    return TrainConfig(**{**SMALL_ARCH, "epochs": 3, "batch_size": 50, "lr": 3e-3, "lr_decay": 1.0, **kw})
+
+
+@pytest.mark.parametrize("model, optimizer", [("dmf", "adam"), ("imf", "sgd"), ("emf", "adam")])
+def test_training_reduces_the_loss(model, optimizer):
+    cfg = config(model=model, optimizer=optimizer, epochs=4, lr=3e-3 if optimizer == "adam" else 0.5)
+    m, opt = build(cfg)
+    history = fit(m, opt, synthetic_halves(), cfg, log=lambda line: None)
+    losses = [r["train_loss"] for r in history]
+    assert losses[-1] < 0.9 * losses[0], losses
+    assert set(history[-1]["test_error"]) == {"left+right", "right", "left"}
+    assert all(0 <= e <= 100 for e in history[-1]["val_error"].values())
+
+
+def test_progress_line_per_epoch_with_eta():
+    cfg = config()
+    lines = []
+    fit(*build(cfg), synthetic_halves(), cfg, log=lines.append)
+    assert len(lines) == 3 and all("ETA" in line and "loss" in line for line in lines)
+    assert lines[0].startswith("[dmf_damage0.00_seed0] epoch 1/3")
+
+
+def test_checkpoint_round_trip(tmp_path):
+    cfg = config()
+    model, opt = build(cfg)
+    fit(model, opt, synthetic_halves(), cfg, out_dir=tmp_path, log=lambda line: None)
+    meta, arrays = read_checkpoint(tmp_path / "checkpoint.npz")
+    assert meta["epoch"] == 3 and len(meta["history"]) == 3 and meta["architecture"]["model"] == "dmf"
+    twin, twin_opt = build(config(seed=99))
+    rng = np.random.default_rng(0)
+    load_checkpoint(tmp_path / "checkpoint.npz", twin, twin_opt, rng)
+    assert all(np.array_equal(model.params[k], twin.params[k]) for k in model.params)
+    assert twin_opt.t == opt.t and np.array_equal(twin_opt.slots["v"]["W_xs.2"], opt.slots["v"]["W_xs.2"])
+    assert rng.bit_generator.state == meta["rng_state"]
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert (tmp_path / "history.csv").read_text().splitlines()[0].startswith("epoch,lr,train_loss")
+
+
+def test_resume_equals_an_uninterrupted_run_bit_for_bit(tmp_path):
+    cfg, data = config(), synthetic_halves()
+    whole, whole_opt = build(cfg)
+    fit(whole, whole_opt, data, cfg, out_dir=tmp_path / "whole", log=lambda line: None)
+
+    def interrupt_after_epoch_2(line):
+        if "epoch 2/3" in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(*build(cfg), data, cfg, out_dir=tmp_path / "cut", log=interrupt_after_epoch_2)
+    resumed, resumed_opt = build(cfg)  # a fresh process would start from scratch like this
+    lines = []
+    history = fit(resumed, resumed_opt, data, cfg, out_dir=tmp_path / "cut", resume=True, log=lines.append)
+    assert "resumed after epoch 2" in lines[0] and len(history) == 3
+    for k in whole.params:
+        assert np.array_equal(whole.params[k], resumed.params[k]), k
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    cfg = config(epochs=1)
+    fit(*build(cfg), synthetic_halves(), cfg, out_dir=tmp_path, log=lambda line: None)
+    other = config(epochs=1, lr=0.5)
+    with pytest.raises(CheckpointError, match="written with other settings \\(lr differ"):
+        fit(*build(other), synthetic_halves(), other, out_dir=tmp_path, resume=True, log=lambda line: None)
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    model, opt = build(config())
+    save_checkpoint(tmp_path / "c.npz", model, opt, epoch=1, rng=np.random.default_rng(), history=[])
+    other, _ = build(config(model="imf"))
+    with pytest.raises(CheckpointError, match="another architecture \\(model: checkpoint 'dmf', model 'imf'"):
+        load_checkpoint(tmp_path / "c.npz", other)
+    wider, _ = build(config(shared_dims=(16, 9, 8)))
+    with pytest.raises(CheckpointError, match="shared_dims: checkpoint \\[16, 8, 8\\], model \\[16, 9, 8\\]"):
+        load_checkpoint(tmp_path / "c.npz", wider)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "missing"])
+def test_unreadable_checkpoints_give_a_clear_error(tmp_path, damage):
+    model, opt = build(config())
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, model, opt, epoch=1, rng=np.random.default_rng(), history=[])
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:2000])
+    elif damage == "garbage":
+        path.write_bytes(b"not a zip file at all")
+    else:
+        path.unlink()
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_checkpoint(path, model)
+
+
+def test_a_failed_checkpoint_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    model, opt = build(config())
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, model, opt, epoch=1, rng=np.random.default_rng(), history=[])
+    before = path.read_bytes()
+
+    def disk_full(file, **arrays):
+        file.write(b"partial")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(checkpoint_module.np, "savez", disk_full)
+    with pytest.raises(OSError):
+        save_checkpoint(path, model, opt, epoch=2, rng=np.random.default_rng(), history=[])
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["c.npz"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(model="xmf"), "model: expected one of"),
+    (dict(damage=1.0), r"damage: expected a fraction in \[0, 1\), got 1.0"),
+    (dict(epochs=0), "epochs: expected a positive integer"),
+    (dict(optimizer="rmsprop"), "optimizer: expected one of"),
+])
+def test_bad_training_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
