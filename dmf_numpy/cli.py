@@ -106,6 +106,14 @@ def _add_training_options(p):
     p.add_argument("--subset", type=int, help="use only this many samples of each split")
 
 
+def cmd_bench(args):
+    """Measure training and evaluation speed against the machine's matrix-multiply limit."""
+    from .bench import run_bench
+
+    result = run_bench(batch_size=args.batch_size, repeats=args.repeats, json_path=args.json)
+    return 0 if result["gradcheck_ok"] else 1
+
+
 def _existing_dir(text):
     path = Path(text)
     if not path.is_dir():
@@ -155,6 +163,13 @@ def build_parser():
                    help="smoke test on a small subset with few epochs (under 2 minutes)")
     _add_training_options(p)
     p.set_defaults(func=cmd_table1)
+
+    p = commands.add_parser("bench", help="benchmark training speed against the machine's GEMM speed",
+                            description=cmd_bench.__doc__)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--repeats", type=int, default=7, help="timed repetitions, median reported")
+    p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

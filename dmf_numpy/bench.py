@@ -1,0 +1,185 @@
+"""Benchmark: how close a training step is to the machine's matrix-multiply limit.
+
+For EMF, IMF and DMF at the paper's MNIST sizes (float32, batch 100 by default) it measures
+
+- the training step (``loss_and_grads`` plus an Adam update) as the median of several timed
+  repetitions after a warm-up, the throughput in samples/s and the implied time of a
+  60,000-sample epoch;
+- the *same step's* matrix products run bare: every ``@`` of one step is recorded with its
+  operand shapes and memory layouts (:class:`_MatmulRecorder`) and replayed on fresh arrays;
+  the ratio step / GEMM says how much of the step is spent outside BLAS;
+- evaluation throughput (``predict_proba``, batched), and peak memory (``tracemalloc``, which
+  sees NumPy's allocations) of training steps and of evaluating 10,000 samples;
+- the time of the full gradient-check suite (``dmf-numpy gradcheck --model all``).
+
+All figures are medians of ``repeats`` runs measured in the same process, so ratios compare
+like with like.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import platform
+import time
+import tracemalloc
+
+import numpy as np
+
+from .files import write_json
+from .model import MODELS
+from .optim import Adam
+
+PAPER = {"x_dims": (392, 512, 128), "y_dims": (392, 512, 128), "shared_dims": (512, 256, 64),
+         "n_classes": 10}
+
+
+class _MatmulRecorder(np.ndarray):
+    """An ndarray that logs every matrix product it takes part in (shapes and layouts)."""
+
+    log = []
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        plain = [i.view(np.ndarray) if isinstance(i, _MatmulRecorder) else i for i in inputs]
+        if ufunc is np.matmul:
+            _MatmulRecorder.log.append(tuple((a.shape, a.flags.f_contiguous and not a.flags.c_contiguous)
+                                             for a in plain))
+        if "out" in kwargs:
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, _MatmulRecorder) else o
+                                  for o in kwargs["out"])
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        return result.view(_MatmulRecorder) if isinstance(result, np.ndarray) else result
+
+
+def step_gemms(model, x, y, labels):
+    """The matrix products of one training step: a list of ``((shape, transposed), (shape, transposed))``."""
+    saved = model.params
+    model.params = {k: v.view(_MatmulRecorder) for k, v in saved.items()}
+    _MatmulRecorder.log = []
+    try:
+        model.loss_and_grads(x.view(_MatmulRecorder), y.view(_MatmulRecorder), labels)
+    finally:
+        model.params = saved
+    return list(_MatmulRecorder.log)
+
+
+def _operand(rng, shape, transposed, dtype):
+    """A random array of ``shape``, stored transposed (Fortran order) if the original was a ``.T`` view."""
+    if transposed:
+        return rng.standard_normal(shape[::-1]).astype(dtype).T
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _median_seconds(fn, repeats, number):
+    """Median over ``repeats`` of the mean time of ``number`` calls of ``fn``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - start) / number)
+    return float(np.median(times))
+
+
+def bench_model(name, *, batch_size=100, repeats=7, number=20, eval_samples=10_000, seed=0):
+    """Figures for one model at the paper's sizes, float32. Returns a dict."""
+    rng = np.random.default_rng(seed)
+    model = MODELS[name](**PAPER, seed=seed, dtype=np.float32)
+    optimizer = Adam(model.params)
+    x = rng.uniform(size=(batch_size, 392)).astype(np.float32)
+    y = rng.uniform(size=(batch_size, 392)).astype(np.float32)
+    labels = rng.integers(0, 10, size=batch_size)
+
+    def train_step():
+        optimizer.step(model.loss_and_grads(x, y, labels)[1])
+
+    def grads_only():
+        model.loss_and_grads(x, y, labels)
+
+    gemms = [(_operand(rng, *a, np.float32), _operand(rng, *b, np.float32))
+             for a, b in step_gemms(model, x, y, labels)]
+
+    def gemms_only():
+        for a, b in gemms:
+            a @ b
+
+    for fn in (train_step, gemms_only):
+        _median_seconds(fn, 1, 5)  # warm-up
+    step = _median_seconds(train_step, repeats, number)
+    backprop = _median_seconds(grads_only, repeats, number)
+    gemm = _median_seconds(gemms_only, repeats, number)
+    flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in gemms)
+
+    ex = rng.uniform(size=(eval_samples, 392)).astype(np.float32)
+    ey = rng.uniform(size=(eval_samples, 392)).astype(np.float32)
+    evaluate = _median_seconds(lambda: model.predict_proba(ex, ey), max(3, repeats // 2), 1)
+
+    tracemalloc.start()
+    model.predict_proba(ex, ey)
+    eval_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.reset_peak()
+    for _ in range(3):
+        train_step()
+    train_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    state_bytes = sum(p.nbytes for p in model.params.values()) * 3  # params + Adam's m and v
+
+    return {
+        "model": name, "params": model.n_params, "batch_size": batch_size,
+        "step_ms": 1e3 * step, "backprop_ms": 1e3 * backprop, "gemm_ms": 1e3 * gemm,
+        "step_over_gemm": step / gemm, "gemm_gflops": flops / gemm / 1e9,
+        "mflop_per_sample": flops / batch_size / 1e6,
+        "train_samples_per_s": batch_size / step, "epoch_60k_s": 60_000 * step / batch_size,
+        "eval_samples_per_s": eval_samples / evaluate,
+        "state_mb": state_bytes / 2**20,
+        "train_peak_extra_mb": train_peak / 2**20,
+        "eval_10k_peak_mb": eval_peak / 2**20,
+    }
+
+
+def bench_gradcheck():
+    """Seconds taken by ``dmf-numpy gradcheck --model all`` (output discarded)."""
+    from .cli import main
+
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        status = main(["gradcheck", "--model", "all"])
+    return time.perf_counter() - start, status
+
+
+def format_table(rows):
+    """The benchmark figures as a Markdown table."""
+    columns = [("model", "{}"), ("step_ms", "{:.2f}"), ("gemm_ms", "{:.2f}"), ("step_over_gemm", "{:.2f}"),
+               ("gemm_gflops", "{:.0f}"), ("train_samples_per_s", "{:,.0f}"), ("epoch_60k_s", "{:.2f}"),
+               ("eval_samples_per_s", "{:,.0f}"), ("train_peak_extra_mb", "{:.1f}"),
+               ("eval_10k_peak_mb", "{:.1f}")]
+    headers = ["model", "step (ms)", "its GEMMs (ms)", "step / GEMM", "GEMM GFLOP/s", "train samples/s",
+               "60k epoch (s)", "eval samples/s", "train peak (MiB)", "eval 10k peak (MiB)"]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for r in rows:
+        lines.append("| " + " | ".join(fmt.format(r[k].upper() if k == "model" else r[k])
+                                       for k, fmt in columns) + " |")
+    return "\n".join(lines)
+
+
+def run_bench(*, batch_size=100, repeats=7, json_path=None, models=("emf", "imf", "dmf"), log=print):
+    """Run the benchmark, print the table, optionally write JSON. Returns the result dict."""
+    rows = [bench_model(m, batch_size=batch_size, repeats=repeats) for m in models]
+    gradcheck_s, gradcheck_status = bench_gradcheck()
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "processor": platform.processor(), "python": platform.python_version(), "numpy": np.__version__,
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+        "rows": rows, "gradcheck_all_s": gradcheck_s, "gradcheck_ok": gradcheck_status == 0,
+    }
+    log(f"float32, paper sizes, batch {batch_size}, Adam; medians of {repeats} repetitions "
+        f"({result['machine']}, numpy {np.__version__}, BLAS threads {result['blas_threads']})")
+    log(format_table(rows))
+    log(f"step = loss_and_grads + Adam update; its GEMMs = the same step's matrix products run bare. "
+        f"Model state (params + Adam moments): " + ", ".join(f"{r['model'].upper()} {r['state_mb']:.1f} MiB"
+                                                           for r in rows))
+    log(f"gradient-check suite (dmf-numpy gradcheck --model all): {gradcheck_s:.1f} s")
+    if json_path is not None:
+        write_json(json_path, result)
+    return result
