@@ -165,7 +165,8 @@ def eq5_fork(modality_path, shared_path):
     ----------
     modality_path, shared_path : ndarray (N, d_l) or None
         The two terms; ``None`` where the path does not exist (the top of a tower has no
-        modality path; IMF's lower layers and EMF's upper layers have no shared path).
+        modality path, so EMF's input layer, its only tower layer, has none; IMF's lower layers
+        have no shared path).
 
     Returns
     -------
@@ -378,7 +379,10 @@ class FusionNet:
         paths : dict, optional
             If given, filled with the two terms of the fork at every tower layer:
             ``paths["h_x.l"] = {"modality": ..., "shared": ..., "total": ...}`` (each ``(N, d^x_l)``
-            or ``None`` where the path does not exist), for path analysis.
+            or ``None`` where the path does not exist), and with the delta at every shared layer,
+            which has a single source (the shared stack above, Eq. 6, or the head at l = L):
+            ``paths["s.l"] = {"modality": None, "shared": delta_s, "total": delta_s}``. Used by
+            :mod:`dmf_numpy.paths`.
 
         Returns
         -------
@@ -400,6 +404,8 @@ class FusionNet:
         # single source; the forks are at the tower layers, collected here for Eq. 5.
         shared_path = {"x": {}, "y": {}}  # shared_path[m][l]: Eq. 7 term arriving at h^m_l
         for l in reversed(self.shared_levels):
+            if paths is not None:
+                paths[f"s.{l}"] = {"modality": None, "shared": delta_s[l], "total": delta_s[l]}
             delta_M = sigmoid_backward(delta_s[l], s[l])  # d eps / d M_l
             grads[f"b_s.{l}"] = delta_M.sum(axis=0)
             if l in self.fusion_levels:

@@ -117,6 +117,33 @@ def _format_seconds(seconds):
     return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
+def train_epoch(model, optimizer, train, config, epoch, rng):
+    """One epoch of shuffled mini-batch training; returns the mean loss over its mini-batches.
+
+    Parameters
+    ----------
+    model : FusionNet
+    optimizer : Optimizer
+        Its learning rate is set for this epoch from ``config.lr`` and ``config.lr_decay``.
+    train : tuple ``(left (N, 392), right (N, 392), labels (N,))``
+    config : TrainConfig
+    epoch : int
+        0-based epoch number (for the learning-rate schedule).
+    rng : numpy.random.Generator
+        The shuffling stream; advanced by one permutation.
+    """
+    optimizer.lr = decayed_lr(config.lr, config.lr_decay, epoch)
+    left, right, labels = train
+    order = rng.permutation(labels.shape[0])
+    losses = []
+    for begin in range(0, labels.shape[0], config.batch_size):
+        batch = order[begin:begin + config.batch_size]
+        loss, grads = model.loss_and_grads(left[batch], right[batch], labels[batch])
+        optimizer.step(grads)
+        losses.append(loss)
+    return float(np.mean(losses))
+
+
 def fit(model, optimizer, data, config, *, out_dir=None, resume=False, log=print):
     """Train ``model`` for ``config.epochs`` epochs, evaluating and checkpointing after each.
 
@@ -156,22 +183,13 @@ def fit(model, optimizer, data, config, *, out_dir=None, resume=False, log=print
         history = meta["history"]
         log(f"[{config.run_name}] resumed after epoch {len(history)} from {checkpoint}")
 
-    left, right, labels = data.train
-    n = labels.shape[0]
     for epoch in range(len(history), config.epochs):
         start = time.perf_counter()
-        optimizer.lr = decayed_lr(config.lr, config.lr_decay, epoch)
-        order = rng.permutation(n)
-        losses = []
-        for begin in range(0, n, config.batch_size):
-            batch = order[begin:begin + config.batch_size]
-            loss, grads = model.loss_and_grads(left[batch], right[batch], labels[batch])
-            optimizer.step(grads)
-            losses.append(loss)
+        train_loss = train_epoch(model, optimizer, data.train, config, epoch, rng)
         record = {
             "epoch": epoch + 1,
             "lr": optimizer.lr,
-            "train_loss": float(np.mean(losses)),
+            "train_loss": train_loss,
             "val_error": evaluate(model, data.val) if data.val[2].size else {},
             "test_error": evaluate(model, data.test),
         }
