@@ -106,6 +106,16 @@ def _add_training_options(p):
     p.add_argument("--subset", type=int, help="use only this many samples of each split")
 
 
+def cmd_paths(args):
+    """Train DMF and IMF and measure, per layer and epoch, the gradient each path of Eq. 5 carries."""
+    from .paths import run_path_experiment
+
+    run_path_experiment(args.out, damage=args.damage, epochs=args.epochs, subset=args.subset,
+                        seed=args.seed, data_dir=args.data_dir)
+    print(f"wrote {args.out}/paths.png and {args.out}/paths.csv")
+    return 0
+
+
 def cmd_bench(args):
     """Measure training and evaluation speed against the machine's matrix-multiply limit."""
     from .bench import run_bench
@@ -163,6 +173,16 @@ def build_parser():
                    help="smoke test on a small subset with few epochs (under 2 minutes)")
     _add_training_options(p)
     p.set_defaults(func=cmd_table1)
+
+    p = commands.add_parser("paths", help="measure the gradient carried by each learning path (Fig. 2)",
+                            description=cmd_paths.__doc__)
+    p.add_argument("--damage", type=_damage, default=0.5, help="fraction of right-half pixels zeroed")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--subset", type=int, help="use only this many samples of each split")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("results/paths"), help="output folder (default: %(default)s)")
+    p.add_argument("--data-dir", type=_existing_dir, help="folder holding the MNIST files")
+    p.set_defaults(func=cmd_paths)
 
     p = commands.add_parser("bench", help="benchmark training speed against the machine's GEMM speed",
                             description=cmd_bench.__doc__)
