@@ -13,12 +13,12 @@ absolute while the truncation error stays below that on networks of this size. T
 error of an entry is
 
 .. math:: \text{rel}_i = \frac{|g_i - \hat g_i|}{\max(|g_i| + |\hat g_i|,\ \tau)},
-          \qquad \tau = 10^{-6},
+          \qquad \tau = 10^{-6} \max(1, |\varepsilon|),
 
 with :math:`g` the analytic gradient. The floor :math:`\tau` means that entries smaller than
 1e-6 (gradients that nearly cancel over the batch) are held to an *absolute* error of
-``bound * tau`` = 1e-13, just above the round-off floor, instead of a relative error that
-round-off alone would push past the bound. The figure reported per tensor is the maximum over
+``bound * tau`` = 1e-13 (for a loss of order one), just above the round-off floor, instead
+of a relative error that round-off alone would push past the bound. The figure reported per tensor is the maximum over
 the entries checked; a missing term of Eqs. 5-8 makes it orders of magnitude larger (see the
 mutation tests).
 """
@@ -66,9 +66,42 @@ def gradcheck(model, x, y, labels, *, step=5e-3, max_entries=None, seed=0):
     def loss():
         return softmax_cross_entropy(model.forward(x, y)[0], labels)[0]
 
-    tensors = {**model.params, "x": x, "y": y}
-    analytic = {**grads, **input_grads}
+    return check_tensors(loss, {**model.params, "x": x, "y": y}, {**grads, **input_grads},
+                         step=step, max_entries=max_entries, seed=seed)
+
+
+def check_tensors(loss, tensors, analytic, *, step=5e-3, max_entries=None, seed=0):
+    r"""Finite-difference check of any scalar function of any tensors (the engine of
+    :func:`gradcheck`, also used for the generative model).
+
+    Parameters
+    ----------
+    loss : callable
+        ``loss() -> float``, computed from the current values of ``tensors``.
+    tensors : dict of str to ndarray (float64)
+        The live arrays ``loss`` reads; each checked entry is perturbed in place and restored.
+    analytic : dict of str to ndarray
+        The gradient of ``loss`` with respect to each tensor, same keys and shapes.
+    step : float
+        Finite-difference step :math:`h`.
+    max_entries : int, optional
+        Check at most this many entries of each tensor, a sample drawn with ``seed``; ``None``
+        checks every entry.
+    seed : int
+
+    Returns
+    -------
+    dict of str to float
+        Max relative error per tensor, in the order of ``tensors``.
+
+    Notes
+    -----
+    The floor of the denominator scales with the loss, :math:`\tau = 10^{-6} \max(1, |\varepsilon|)`,
+    because the round-off of the difference quotient is proportional to :math:`|\varepsilon|`
+    (a reconstruction loss summed over features is larger than a cross-entropy over classes).
+    """
     rng = np.random.default_rng(seed)
+    floor = _FLOOR * max(1.0, abs(loss()))
     errors = {}
     for name, array in tensors.items():
         flat = array.reshape(-1)  # a view: writing to it perturbs the live array
@@ -85,7 +118,7 @@ def gradcheck(model, x, y, labels, *, step=5e-3, max_entries=None, seed=0):
             flat[i] = original
             numeric[k] = (8 * (loss_at[1] - loss_at[-1]) - (loss_at[2] - loss_at[-2])) / (12 * step)
         exact = analytic[name].reshape(-1)[entries]
-        rel = np.abs(exact - numeric) / np.maximum(np.abs(exact) + np.abs(numeric), _FLOOR)
+        rel = np.abs(exact - numeric) / np.maximum(np.abs(exact) + np.abs(numeric), floor)
         errors[name] = float(rel.max())
     return errors
 
