@@ -60,7 +60,7 @@ def cmd_gradcheck(args):
 
 
 TRAINING_OPTIONS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "lr_decay", "damage_kind",
-                    "n_val", "subset")
+                    "n_val", "subset", "pretrain")
 
 
 def _training_overrides(args):
@@ -104,6 +104,8 @@ def _add_training_options(p):
                    help="'pixels' is the paper's; 'columns' and 'noise' go beyond it")
     p.add_argument("--n-val", type=int, help="training images held out for validation")
     p.add_argument("--subset", type=int, help="use only this many samples of each split")
+    p.add_argument("--pretrain", type=int, help="epochs of unsupervised generative pretraining of DMF's "
+                   "encoder before fine-tuning (DMF only; default 0)")
 
 
 def cmd_paths(args):
@@ -113,6 +115,25 @@ def cmd_paths(args):
     run_path_experiment(args.out, damage=args.damage, epochs=args.epochs, subset=args.subset,
                         seed=args.seed, data_dir=args.data_dir)
     print(f"wrote {args.out}/paths.png and {args.out}/paths.csv")
+    return 0
+
+
+def cmd_reconstruct(args):
+    """Train the generative DMF on MNIST halves; reconstruct the left half from the right alone."""
+    from .reconstruct import run_reconstruct
+
+    result = run_reconstruct(args.out, epochs=args.epochs, damage=args.damage, subset=args.subset,
+                             seed=args.seed, data_dir=args.data_dir)
+    print(f"wrote {args.out}/reconstruct.png and {args.out}/results.json ({result['seconds']:.0f} s)")
+    return 0
+
+
+def cmd_retrieval(args):
+    """Table 3: cross-modal retrieval (I2T, T2I) on the Wikipedia features, DMF against CCA."""
+    from .retrieval import run_retrieval
+
+    run_retrieval(args.out, seeds=args.seeds, epochs=args.epochs, data_dir=args.data_dir)
+    print(f"wrote {args.out}/table3.md, table3.csv and results.json")
     return 0
 
 
@@ -183,6 +204,25 @@ def build_parser():
     p.add_argument("--out", type=Path, default=Path("results/paths"), help="output folder (default: %(default)s)")
     p.add_argument("--data-dir", type=_existing_dir, help="folder holding the MNIST files")
     p.set_defaults(func=cmd_paths)
+
+    p = commands.add_parser("reconstruct", help="cross-modal inference on MNIST with the generative DMF",
+                            description=cmd_reconstruct.__doc__)
+    p.add_argument("--damage", type=_damage, default=0.0, help="fraction of right-half pixels zeroed")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--subset", type=int, default=20000,
+                   help="use only this many samples of each split (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("results/reconstruct"))
+    p.add_argument("--data-dir", type=_existing_dir, help="folder holding the MNIST files")
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = commands.add_parser("retrieval", help="Table 3: cross-modal retrieval on the Wikipedia features",
+                            description=cmd_retrieval.__doc__)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--out", type=Path, default=Path("results/retrieval"))
+    p.add_argument("--data-dir", type=_existing_dir, help="folder holding wiki/ or the Wikipedia files")
+    p.set_defaults(func=cmd_retrieval)
 
     p = commands.add_parser("bench", help="benchmark training speed against the machine's GEMM speed",
                             description=cmd_bench.__doc__)

@@ -180,14 +180,41 @@ def eq5_fork(modality_path, shared_path):
     return modality_path + shared_path
 
 
-def _sigmoid_layer(terms, b):
-    """:math:`f(\\sum_k W_k a_k + b)` in batch form, for a list of ``(a_k (N, d_k), W_k (e, d_k))``."""
+def pre_activation(terms, b):
+    """:math:`M = \\sum_k W_k a_k + b` in batch form, for a list of ``(a_k (N, d_k), W_k (e, d_k))``;
+    returns a new ``(N, e)`` array."""
     (a, W), *rest = terms
     M = a @ W.T
     for a, W in rest:
         M += a @ W.T
     M += b
+    return M
+
+
+def _sigmoid_layer(terms, b):
+    """:math:`f(\\sum_k W_k a_k + b)` in batch form (see :func:`pre_activation`)."""
+    M = pre_activation(terms, b)
     return sigmoid(M, out=M)
+
+
+def add_layer(params, rng, blocks, bias_name, size_out, dtype):
+    """Add one layer's Glorot-initialized weight blocks and zero bias to ``params``.
+
+    Parameters
+    ----------
+    params : dict
+        Receives ``params[name]`` ``(size_out, size_in)`` for each block and ``params[bias_name]``.
+    rng : numpy.random.Generator
+    blocks : list of ``(name, size_in)``
+        The blocks feeding the layer; their total size is the Glorot fan-in.
+    bias_name : str
+    size_out : int
+    dtype : numpy dtype
+    """
+    fan_in = sum(size_in for _, size_in in blocks)
+    for name, size_in in blocks:
+        params[name] = glorot_uniform(rng, fan_in, size_out, (size_out, size_in), dtype)
+    params[bias_name] = np.zeros(size_out, dtype=dtype)
 
 
 def _affine_backward(delta_M, a):
@@ -270,20 +297,13 @@ class FusionNet:
 
     def _init_params(self, rng):
         params = {}
-
-        def layer(blocks, bias_name, size_out):
-            fan_in = sum(size_in for _, size_in in blocks)
-            for name, size_in in blocks:
-                params[name] = glorot_uniform(rng, fan_in, size_out, (size_out, size_in), self.dtype)
-            params[bias_name] = np.zeros(size_out, dtype=self.dtype)
-
         for m in MODALITIES:
             d = self.dims[m]
             for l in range(1, self.tower_depth):
-                layer([(f"W_{m}.{l}", d[l - 1])], f"b_{m}.{l}", d[l])
+                add_layer(params, rng, [(f"W_{m}.{l}", d[l - 1])], f"b_{m}.{l}", d[l], self.dtype)
         for l in self.shared_levels:
-            layer(self._layer_inputs(l), f"b_s.{l}", self.shared_dims[l - 1])
-        layer([("W_out", self.shared_dims[-1])], "b_out", self.n_classes)
+            add_layer(params, rng, self._layer_inputs(l), f"b_s.{l}", self.shared_dims[l - 1], self.dtype)
+        add_layer(params, rng, [("W_out", self.shared_dims[-1])], "b_out", self.n_classes, self.dtype)
         return params
 
     @property
@@ -326,8 +346,8 @@ class FusionNet:
             return x, y
         return x, y, check_labels(labels, x.shape[0], self.n_classes)
 
-    def forward(self, x, y):
-        r"""Forward pass on a validated batch: Eqs. 4 and 3 (Eq. 1 for IMF), then the head.
+    def forward_joint(self, x, y):
+        r"""The towers and the shared stack on a validated batch: Eqs. 4 and 3 (Eq. 1 for IMF).
 
         Parameters
         ----------
@@ -336,8 +356,8 @@ class FusionNet:
 
         Returns
         -------
-        scores : ndarray, (N, n_classes)
-            :math:`z = s_L W_{out}^T + b_{out}`.
+        s_L : ndarray, (N, e_L)
+            The top joint representation.
         cache : tuple ``(h, s)``
             ``h[m][l]`` is :math:`h^m_l`, ``(N, d^m_l)``, for ``l = 1..tower_depth``;
             ``s[l]`` is :math:`s_l`, ``(N, e_l)``, for ``l`` in ``shared_levels``.
@@ -358,14 +378,25 @@ class FusionNet:
             if l - 1 in s:
                 terms.append((s[l - 1], p[f"W_s.{l - 1}"]))
             s[l] = _sigmoid_layer(terms, p[f"b_s.{l}"])
-        scores = s[self.L] @ p["W_out"].T
-        scores += p["b_out"]
-        return scores, (h, s)
+        return s[self.L], (h, s)
+
+    def forward(self, x, y):
+        r"""Forward pass on a validated batch: :meth:`forward_joint`, then the softmax head.
+
+        Returns
+        -------
+        scores : ndarray, (N, n_classes)
+            :math:`z = s_L W_{out}^T + b_{out}`.
+        cache : tuple ``(h, s)``
+            As in :meth:`forward_joint`.
+        """
+        s_L, cache = self.forward_joint(x, y)
+        return pre_activation([(s_L, self.params["W_out"])], self.params["b_out"]), cache
 
     # ---------------------------------------------------------------- backward
 
     def backward(self, d_scores, cache, *, wrt_inputs=False, paths=None):
-        r"""Multi-path backpropagation (Eqs. 5-8), written out by hand.
+        r"""Backward through the softmax head, then :meth:`backward_joint` (Eqs. 5-8).
 
         Parameters
         ----------
@@ -373,6 +404,34 @@ class FusionNet:
             :math:`\partial\varepsilon/\partial z`.
         cache : tuple
             From :meth:`forward`.
+        wrt_inputs, paths
+            As in :meth:`backward_joint`.
+
+        Returns
+        -------
+        grads : dict of str to ndarray
+            Same keys and shapes as :attr:`params`.
+        input_grads : dict
+            As in :meth:`backward_joint`.
+        """
+        s_L = cache[1][self.L]
+        # The head: z = s_L W_out^T + b_out.
+        W_out_grad, b_out_grad = _affine_backward(d_scores, s_L)
+        grads, input_grads = self.backward_joint(d_scores @ self.params["W_out"], cache,
+                                                 wrt_inputs=wrt_inputs, paths=paths)
+        grads["W_out"], grads["b_out"] = W_out_grad, b_out_grad
+        return grads, input_grads
+
+    def backward_joint(self, delta_s_L, cache, *, wrt_inputs=False, paths=None):
+        r"""Multi-path backpropagation (Eqs. 5-8) from the top joint representation down, by hand.
+
+        Parameters
+        ----------
+        delta_s_L : ndarray, (N, e_L)
+            :math:`\partial\varepsilon/\partial s_L`, from the softmax head (:meth:`backward`)
+            or from a decoder (:class:`dmf_numpy.generative.GenerativeDMF`).
+        cache : tuple
+            From :meth:`forward_joint`.
         wrt_inputs : bool
             Also return :math:`\partial\varepsilon/\partial x` and :math:`\partial\varepsilon/\partial y`
             (one extra matrix product per modality, skipped in training).
@@ -387,7 +446,7 @@ class FusionNet:
         Returns
         -------
         grads : dict of str to ndarray
-            Same keys and shapes as :attr:`params`.
+            The keys and shapes of :attr:`params` but the head's ``W_out`` and ``b_out``.
         input_grads : dict
             ``{"x": (N, d^x_1), "y": (N, d^y_1)}`` if ``wrt_inputs``, else empty.
         """
@@ -395,10 +454,7 @@ class FusionNet:
         h, s = cache
         grads = {}
         to_inputs = wrt_inputs or paths is not None  # carry deltas all the way down to x and y?
-
-        # The head: z = s_L W_out^T + b_out.
-        grads["W_out"], grads["b_out"] = _affine_backward(d_scores, s[self.L])
-        delta_s = {self.L: d_scores @ p["W_out"]}  # d eps / d s_L
+        delta_s = {self.L: delta_s_L}  # d eps / d s_L
 
         # Down the shared stack. Each s_l feeds only s_{l+1} (or the head), so its delta has a
         # single source; the forks are at the tower layers, collected here for Eq. 5.

@@ -51,6 +51,7 @@ class TrainConfig:
     lr: float = 1e-3
     momentum: float = 0.9
     lr_decay: float = 0.9
+    pretrain: int = 0
     seed: int = 0
     n_val: int = 10_000
     subset: int | None = None
@@ -69,6 +70,9 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        if self.pretrain < 0 or (self.pretrain and self.model != "dmf"):
+            raise ValueError(f"pretrain: expected 0, or a number of epochs for model 'dmf', "
+                             f"got {self.pretrain} for {self.model!r}")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay: expected a factor in (0, 1], got {self.lr_decay}")
         self.x_dims, self.y_dims, self.shared_dims = (
@@ -176,8 +180,11 @@ def fit(model, optimizer, data, config, *, out_dir=None, resume=False, log=print
     if resume and checkpoint is not None and checkpoint.exists():
         meta = load_checkpoint(checkpoint, model, optimizer, rng)
         settings = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as stored
-        if meta["train_config"] != settings:
-            changed = sorted(k for k in settings if meta["train_config"].get(k) != settings[k])
+        # A field added after the checkpoint was written had its default value then.
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        saved = {k: meta["train_config"].get(k, defaults[k]) for k in settings}
+        changed = sorted(k for k in settings if saved[k] != settings[k])
+        if changed:
             raise CheckpointError(f"{checkpoint}: written with other settings ({', '.join(changed)} "
                                   "differ); use another --out folder or delete the checkpoint")
         history = meta["history"]
@@ -253,6 +260,12 @@ def run(config, *, data_dir=None, out_dir=None, resume=False, log=print, data=No
         data = load_halves(data_dir, damage_p=config.damage, damage_kind=config.damage_kind,
                            n_val=config.n_val, seed=config.seed, subset=config.subset)
     model, optimizer = build(config)
+    resuming = resume and out_dir is not None and (Path(out_dir) / "checkpoint.npz").exists()
+    if config.pretrain and not resuming:  # a checkpoint already holds the pretrained weights
+        from .generative import pretrain_dmf
+
+        log(f"[{config.run_name}] generative pretraining of the encoder, {config.pretrain} epochs")
+        pretrain_dmf(model, data.train[0], data.train[1], epochs=config.pretrain, seed=config.seed, log=log)
     if out_dir is not None:
         write_json(Path(out_dir) / "config.json", config.to_dict())
     history = fit(model, optimizer, data, config, out_dir=out_dir, resume=resume, log=log)

@@ -146,3 +146,17 @@ def test_a_failed_checkpoint_write_leaves_the_previous_file_intact(tmp_path, mon
 def test_bad_training_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_pretraining_initializes_the_encoder_and_is_skipped_on_resume(tmp_path):
+    from dmf_numpy.train import run
+
+    cfg = config(epochs=1, pretrain=1)
+    lines = []
+    run(cfg, data=synthetic_halves(), out_dir=tmp_path, log=lines.append)
+    assert any("generative pretraining of the encoder, 1 epochs" in line for line in lines)
+    lines.clear()
+    run(cfg, data=synthetic_halves(), out_dir=tmp_path, resume=True, log=lines.append)
+    assert not any("pretraining" in line for line in lines) and "resumed after epoch 1" in lines[0]
+    with pytest.raises(ValueError, match="pretrain: expected 0, or a number of epochs for model 'dmf'"):
+        config(model="imf", pretrain=2)

@@ -1,0 +1,747 @@
+r"""Generative DMF (Fig. 3, right): the dense fusion network as an encoder, its mirror image
+as a decoder, trained to reconstruct both modalities from either one.
+
+Sec. 2.2 of the paper "treats DMF as an 'encoder' and the reversed one as a 'decoder'" so as
+to "reconstruct the modalities by given the joint representation"; Sec. 3.3 uses it to
+"reconstruct both modalities based on the query modality". The paper gives no equations for
+the decoder. The ones below reverse every arrow of the encoder, so that the decoder is again
+a dense fusion network; the full derivation, with the backward pass step by step, is in
+``derivations/05_generative.md``.
+
+The encoder (Eqs. 4 and 3)
+--------------------------
+Exactly the discriminative DMF of :mod:`dmf_numpy.model` up to the top joint representation,
+
+.. math:: h^x_1 = x, \quad h^x_{l+1} = f(W^x_l h^x_l + b^x_l), \quad
+          s_l = f\big(W^{x\to s}_l h^x_l + W^{y\to s}_l h^y_l + W^s_{l-1} s_{l-1} + b^s_l\big),
+
+and it is computed by a :class:`~dmf_numpy.model.DMF` object itself, not by a copy of its
+code: :attr:`GenerativeDMF.encoder` is a DMF whose
+:meth:`~dmf_numpy.model.FusionNet.forward_joint` gives :math:`s_L` and whose
+:meth:`~dmf_numpy.model.FusionNet.backward_joint`, handed :math:`\partial\varepsilon/\partial s_L`
+by the decoder, carries it down through Eqs. 5-8; its softmax head is never used.
+
+The decoder (Eqs. G1-G3)
+------------------------
+In the encoder :math:`h^x_l` feeds :math:`h^x_{l+1}` and :math:`s_l`, and :math:`s_{l-1}`
+feeds :math:`s_l`. Reversing the arrows, the decoder starts from :math:`\hat s_L = s_L` and
+
+.. math::
+    \hat s_l &= f(V^s_l \hat s_{l+1} + c^s_l), & l &= L-1, \dots, 1  &\quad (G1)\\
+    \hat h^x_l &= f(V^x_l \hat h^x_{l+1} + V^{s\to x}_l \hat s_l + c^x_l),
+        & l &= L, \dots, 2 \ \ (\text{no } \hat h^x_{L+1} \text{ term at } l = L) &\quad (G2)\\
+    \hat x &= g_x(\hat M^x_1), \quad
+        \hat M^x_1 = V^x_1 \hat h^x_2 + V^{s\to x}_1 \hat s_1 + c^x_1 & & &\quad (G3)
+
+and likewise for :math:`y`: the shared layers feed the modality layers at every level on the
+way down, as they fed the shared layers on the way up. :math:`g_x` is the output function of
+the modality: the sigmoid for data in [0, 1] (MNIST pixels), the identity for real-valued
+features (the Wikipedia SIFT and LDA vectors, standardized).
+
+The loss (Eq. G4)
+-----------------
+.. math:: \varepsilon = \lambda_x\, \ell_x(\hat M^x_1, x) + \lambda_y\, \ell_y(\hat M^y_1, y)
+
+where :math:`\ell` is the binary cross-entropy of :math:`\operatorname{sigmoid}(\hat M)` for a
+sigmoid output and half the squared error of :math:`\hat M` for a linear one, each summed over
+the features and averaged over the batch (:func:`bernoulli_cross_entropy`,
+:func:`squared_error`). The targets are always the complete pair :math:`(x, y)`; the encoder's
+inputs may have one modality zeroed (:func:`drop_modalities`), which is what trains the model
+to infer a missing modality from the other.
+
+The backward pass (Eqs. G5-G7)
+------------------------------
+Both output losses have the same delta at the pre-activation (the canonical link),
+
+.. math:: \partial\varepsilon / \partial \hat M^m_1 = \lambda_m (g_m(\hat M^m_1) - m) / N. \qquad (G5)
+
+Down the encoder the forks were at the tower layers (Eq. 5); in the decoder they move to the
+shared layers. A decoder tower layer :math:`\hat h^m_{l+1}` feeds only :math:`\hat h^m_l`, so
+its delta has a single source,
+
+.. math:: \frac{\partial\varepsilon}{\partial \hat h^m_{l+1}}
+          = \frac{\partial\varepsilon}{\partial \hat M^m_l} V^m_l,   \qquad (G6)
+
+while :math:`\hat s_l` feeds :math:`\hat s_{l-1}`, :math:`\hat h^x_l` and :math:`\hat h^y_l`,
+and collects three terms (:func:`decoder_fork`, the mirror image of Eq. 5):
+
+.. math:: \frac{\partial\varepsilon}{\partial \hat s_l}
+          = \underbrace{\frac{\partial\varepsilon}{\partial \hat M^s_{l-1}} V^s_{l-1}}_{\text{chain, } l \ge 2}
+          + \sum_{m \in \{x, y\}} \frac{\partial\varepsilon}{\partial \hat M^m_l} V^{s\to m}_l.
+          \qquad (G7)
+
+At :math:`l = L` this is :math:`\partial\varepsilon/\partial s_L`, handed to the encoder.
+
+Parameter names
+---------------
+The encoder's parameters keep the names of :mod:`dmf_numpy.model` (``W_x.l``, ``W_xs.l``,
+``W_s.l``, ``b_x.l``, ``b_s.l``, ...; no ``W_out``/``b_out``), so that
+:func:`pretrain_encoder` copies them into a discriminative DMF name for name. The decoder's,
+every weight in the orientation ``(size out, size in)``:
+
+=============  ==========================  ===========================================================
+name           shape                       symbol
+=============  ==========================  ===========================================================
+``V_x.l``      ``(d^x_l, d^x_{l+1})``      :math:`V^x_l`, from :math:`\hat h^x_{l+1}` into :math:`\hat h^x_l`, l < L
+``V_sx.l``     ``(d^x_l, e_l)``            :math:`V^{s\to x}_l`, from :math:`\hat s_l` into :math:`\hat h^x_l`
+``c_x.l``      ``(d^x_l,)``                :math:`c^x_l`, the bias of :math:`\hat h^x_l` (``l = 1``: of :math:`\hat x`)
+``V_s.l``      ``(e_l, e_{l+1})``          :math:`V^s_l`, from :math:`\hat s_{l+1}` into :math:`\hat s_l`, l < L
+``c_s.l``      ``(e_l,)``                  :math:`c^s_l`, the bias of :math:`\hat s_l`, l < L
+=============  ==========================  ===========================================================
+
+(``V_y.l``, ``V_sy.l``, ``c_y.l`` likewise.) Each decoder weight has the shape of the transpose
+of its encoder counterpart, so tied weights would be :math:`V = W^T`; they are not tied here.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from .checks import check_dims
+from .finite_differences import check_tensors
+from .model import DMF, MODALITIES, add_layer, pre_activation
+from .ops import sigmoid, sigmoid_backward
+from .optim import Adam, decayed_lr
+
+#: The encoder's softmax head: unused, and not part of the generative model.
+HEAD = ("W_out", "b_out")
+
+#: Probabilities of the three input conditions in training: both modalities, x alone (y
+#: zeroed), y alone (x zeroed) -- one third each, as in the bimodal autoencoder of
+#: Ngiam et al. (2011), the model the paper's "encoder-decoder" framework follows.
+DROP_RATES = (1 / 3, 1 / 3, 1 / 3)
+
+
+# --------------------------------------------------------------------------------------------
+# Output layers and their losses (Eqs. G4 and G5)
+# --------------------------------------------------------------------------------------------
+
+
+def bernoulli_cross_entropy(M, target):
+    r"""Binary cross-entropy of :math:`\operatorname{sigmoid}(M)` against targets in [0, 1].
+
+    Parameters
+    ----------
+    M : ndarray, (N, d)
+        Pre-activations (logits) of the output layer.
+    target : ndarray, (N, d)
+        Values in [0, 1].
+
+    Returns
+    -------
+    loss : float
+        :math:`\frac1N \sum_{n,j} -[t \log f(M) + (1 - t)\log(1 - f(M))]`, summed over the
+        features and averaged over the samples.
+    delta : ndarray, (N, d)
+        :math:`\partial\,\text{loss} / \partial M = (f(M) - t) / N`.
+
+    Notes
+    -----
+    Computed from the logits as :math:`\log(1 + e^{M}) - t M` (``logaddexp``), which is finite
+    for any finite :math:`M`, even where :math:`f(M)` rounds to exactly 0 or 1.
+    """
+    n = M.shape[0]
+    loss = float((np.logaddexp(0, M) - target * M).sum() / n)
+    delta = sigmoid(M)
+    delta -= target
+    delta /= n
+    return loss, delta
+
+
+def squared_error(M, target):
+    r"""Half the squared error of a linear output :math:`\hat m = M`.
+
+    Parameters
+    ----------
+    M : ndarray, (N, d)
+        The output (the identity of its pre-activation).
+    target : ndarray, (N, d)
+
+    Returns
+    -------
+    loss : float
+        :math:`\frac{1}{2N} \sum_{n,j} (M - t)^2`.
+    delta : ndarray, (N, d)
+        :math:`\partial\,\text{loss} / \partial M = (M - t) / N`.
+    """
+    n = M.shape[0]
+    delta = M - target
+    loss = float(0.5 * np.einsum("ij,ij->", delta, delta) / n)
+    delta /= n
+    return loss, delta
+
+
+def linear(M):
+    """The identity output function :math:`g(M) = M`, for real-valued features."""
+    return M
+
+
+class OutputLayer(NamedTuple):
+    """How a modality is reconstructed: ``g`` of Eq. G3 and the loss of Eq. G4.
+
+    Attributes
+    ----------
+    activation : callable
+        ``M (N, d) -> reconstruction (N, d)``.
+    loss : callable
+        ``(M, target) -> (loss, delta)``, delta :math:`\\partial\\,\\text{loss}/\\partial M`.
+    target_range : tuple of float or None
+        The interval the targets must lie in, or None for any real value.
+    """
+
+    activation: Callable
+    loss: Callable
+    target_range: tuple | None
+
+
+OUTPUTS = {
+    "sigmoid": OutputLayer(sigmoid, bernoulli_cross_entropy, (0.0, 1.0)),
+    "linear": OutputLayer(linear, squared_error, None),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# The decoder's fork (Eq. G7). Called by name, so that a test can replace it.
+# --------------------------------------------------------------------------------------------
+
+
+def decoder_fork(chain_path, tower_paths):
+    r"""Eq. G7: the delta at a decoder shared layer :math:`\hat s_l` is the sum of what arrives
+    from everything it feeds.
+
+    .. math:: \frac{\partial\varepsilon}{\partial \hat s_l}
+              = \underbrace{\frac{\partial\varepsilon}{\partial \hat M^s_{l-1}} V^s_{l-1}}_{\text{chain}}
+              + \underbrace{\frac{\partial\varepsilon}{\partial \hat M^x_l} V^{s\to x}_l}_{\text{to } \hat h^x_l}
+              + \underbrace{\frac{\partial\varepsilon}{\partial \hat M^y_l} V^{s\to y}_l}_{\text{to } \hat h^y_l}
+
+    Parameters
+    ----------
+    chain_path : ndarray (N, e_l) or None
+        The term from :math:`\hat s_{l-1}`; ``None`` at :math:`l = 1`, which feeds no shared layer.
+    tower_paths : list of ndarray, each (N, e_l)
+        The terms from :math:`\hat h^x_l` and :math:`\hat h^y_l`.
+
+    Returns
+    -------
+    ndarray, (N, e_l)
+        Their sum: gradients add up at forks.
+    """
+    total = tower_paths[0] + tower_paths[1]
+    if chain_path is not None:
+        total += chain_path
+    return total
+
+
+# --------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------
+
+
+class GenerativeDMF:
+    """DMF encoder and mirrored dense-fusion decoder (see the module docstring).
+
+    Parameters
+    ----------
+    x_dims, y_dims : sequence of int, length L
+        Tower sizes ``(d_1, ..., d_L)`` of the encoder (the decoder mirrors them); ``d_1`` is the
+        input size of that modality.
+    shared_dims : sequence of int, length L
+        Shared layer sizes ``(e_1, ..., e_L)``; ``e_L`` is the size of the joint representation.
+    x_output, y_output : {"sigmoid", "linear"}
+        Output function and loss of each modality: ``"sigmoid"`` with binary cross-entropy
+        for data in [0, 1], ``"linear"`` with squared error for real-valued data.
+    x_weight, y_weight : float
+        :math:`\\lambda_x, \\lambda_y` of Eq. G4, non-negative.
+    seed : int
+        Seeds the Glorot/Xavier uniform initialization (biases start at zero). The encoder is
+        initialized as ``DMF(..., seed=seed)`` would be.
+    dtype : {numpy.float32, numpy.float64}
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        The live parameter arrays, encoder's then decoder's, named as in the module docstring.
+        Update them in place (as the optimizers do): the encoder's are shared with
+        :attr:`encoder`.
+    encoder : DMF
+        The encoder (its softmax head is unused).
+    outputs : dict of str to OutputLayer
+        Per modality, from ``x_output`` and ``y_output``.
+    """
+
+    name = "generative_dmf"
+
+    def __init__(self, x_dims, y_dims, shared_dims, *, x_output="sigmoid", y_output="sigmoid",
+                 x_weight=1.0, y_weight=1.0, seed=0, dtype=np.float32):
+        shared_dims = check_dims("shared_dims", shared_dims)
+        # The head is drawn last at initialization, so its size does not change the other weights.
+        self.encoder = DMF(x_dims, y_dims, shared_dims, n_classes=2, seed=seed, dtype=dtype)
+        self.dims, self.shared_dims, self.L = self.encoder.dims, self.encoder.shared_dims, self.encoder.L
+        self.dtype, self.seed = self.encoder.dtype, seed
+        self.outputs, self.weights = {}, {}
+        for m, output, weight in (("x", x_output, x_weight), ("y", y_output, y_weight)):
+            if output not in OUTPUTS:
+                raise ValueError(f"{m}_output: expected one of {sorted(OUTPUTS)}, got {output!r}")
+            try:
+                weight = float(weight)
+            except (TypeError, ValueError):
+                weight = float("nan")  # reported just below
+            if not (np.isfinite(weight) and weight >= 0):
+                raise ValueError(f"{m}_weight: expected a finite non-negative number, got {weight!r}")
+            self.outputs[m], self.weights[m] = OUTPUTS[output], weight
+        self.output_names = {"x": x_output, "y": y_output}
+        self.params = {k: v for k, v in self.encoder.params.items() if k not in HEAD}
+        self.params.update(self._init_decoder(np.random.default_rng([seed, 1])))
+
+    def _init_decoder(self, rng):
+        params = {}
+        e, L = self.shared_dims, self.L
+
+        def layer(blocks, bias_name, size_out):
+            add_layer(params, rng, blocks, bias_name, size_out, self.dtype)
+
+        for l in range(L - 1, 0, -1):  # Eq. G1
+            layer([(f"V_s.{l}", e[l])], f"c_s.{l}", e[l - 1])
+        for m in MODALITIES:
+            d = self.dims[m]
+            for l in range(L, 0, -1):  # Eqs. G2 and G3
+                blocks = [(f"V_s{m}.{l}", e[l - 1])]
+                if l < L:
+                    blocks.append((f"V_{m}.{l}", d[l]))
+                layer(blocks, f"c_{m}.{l}", d[l - 1])
+        return params
+
+    @property
+    def n_params(self):
+        """Total number of scalar parameters (the encoder's unused head excluded)."""
+        return sum(p.size for p in self.params.values())
+
+    def config(self):
+        """The constructor arguments as a JSON-serializable dict."""
+        return {"model": self.name, "x_dims": list(self.dims["x"]), "y_dims": list(self.dims["y"]),
+                "shared_dims": list(self.shared_dims),
+                "x_output": self.output_names["x"], "y_output": self.output_names["y"],
+                "x_weight": self.weights["x"], "y_weight": self.weights["y"],
+                "seed": self.seed, "dtype": self.dtype.name}
+
+    def astype(self, dtype):
+        """A copy of this model with parameters converted to ``dtype``."""
+        settings = {k: v for k, v in self.config().items() if k != "model"}
+        twin = GenerativeDMF(**{**settings, "dtype": dtype})
+        for k, v in self.params.items():
+            twin.params[k][...] = v
+        return twin
+
+    def __repr__(self):
+        return (f"GenerativeDMF(x_dims={self.dims['x']}, y_dims={self.dims['y']}, "
+                f"shared_dims={self.shared_dims}, outputs={self.output_names}, "
+                f"dtype={self.dtype.name}; {self.n_params:,} parameters)")
+
+    # ---------------------------------------------------------------- validation
+
+    def check_inputs(self, x, y):
+        """Validate and convert an encoder input pair (errors: :mod:`dmf_numpy.checks`)."""
+        return self.encoder.check_inputs(x, y)
+
+    def check_targets(self, x, y):
+        """Validate a target pair: as :meth:`check_inputs`, and in [0, 1] for a sigmoid output."""
+        targets = dict(zip(MODALITIES, self.check_inputs(x, y)))
+        for m, t in targets.items():
+            bounds = self.outputs[m].target_range
+            if bounds is not None and not (bounds[0] <= t.min() and t.max() <= bounds[1]):
+                raise ValueError(f"{m}: a {self.output_names[m]} output needs targets in "
+                                 f"[{bounds[0]}, {bounds[1]}], got values in [{t.min()}, {t.max()}]")
+        return targets["x"], targets["y"]
+
+    # ---------------------------------------------------------------- forward
+
+    def forward(self, x, y):
+        r"""Encoder (Eqs. 4 and 3) then decoder (Eqs. G1-G3), on a validated input pair.
+
+        Parameters
+        ----------
+        x : ndarray, (N, d^x_1)
+        y : ndarray, (N, d^y_1)
+            The encoder's inputs (either may be zeroed).
+
+        Returns
+        -------
+        M_out : dict of str to ndarray
+            ``M_out[m]`` is :math:`\hat M^m_1`, ``(N, d^m_1)``, the pre-activation of the
+            reconstruction :math:`\hat m = g_m(\hat M^m_1)`.
+        cache : tuple ``(encoder_cache, (s_hat, h_hat))``
+            The encoder's ``(h, s)`` from :meth:`DMF.forward <dmf_numpy.model.FusionNet.forward>`;
+            ``s_hat[l]`` is :math:`\hat s_l` for ``l = 1..L`` (``s_hat[L]`` is :math:`s_L`),
+            ``h_hat[m][l]`` is :math:`\hat h^m_l` for ``l = 2..L``.
+        """
+        p = self.params
+        L = self.L
+        s_L, encoder_cache = self.encoder.forward_joint(x, y)  # Eqs. 4 and 3
+        s_hat = {L: s_L}
+        for l in range(L - 1, 0, -1):
+            # Eq. G1: s^_l = f(V^s_l s^_{l+1} + c^s_l)
+            M = pre_activation([(s_hat[l + 1], p[f"V_s.{l}"])], p[f"c_s.{l}"])
+            s_hat[l] = sigmoid(M, out=M)
+        h_hat, M_out = {}, {}
+        for m in MODALITIES:
+            h_hat[m] = {}
+            for l in range(L, 0, -1):
+                # Eq. G2: h^m_l = f(V^m_l h^m_{l+1} + V^{s->m}_l s^_l + c^m_l), no h^m_{L+1} term at
+                # l = L; at l = 1, Eq. G3: M^m_1 is the output's pre-activation.
+                terms = [(s_hat[l], p[f"V_s{m}.{l}"])]
+                if l < L:
+                    terms.append((h_hat[m][l + 1], p[f"V_{m}.{l}"]))
+                M = pre_activation(terms, p[f"c_{m}.{l}"])
+                if l > 1:
+                    h_hat[m][l] = sigmoid(M, out=M)
+            M_out[m] = M
+        return M_out, (encoder_cache, (s_hat, h_hat))
+
+    # ---------------------------------------------------------------- backward
+
+    def backward(self, delta_out, cache, *, wrt_inputs=False):
+        r"""Decoder backward (Eqs. G6, G7), then the encoder's (Eqs. 5-8, by :class:`DMF`).
+
+        Parameters
+        ----------
+        delta_out : dict of str to ndarray
+            ``delta_out[m]`` is :math:`\partial\varepsilon/\partial \hat M^m_1`, ``(N, d^m_1)``
+            (Eq. G5).
+        cache : tuple
+            From :meth:`forward`.
+        wrt_inputs : bool
+            Also return the gradients with respect to the encoder's inputs.
+
+        Returns
+        -------
+        grads : dict of str to ndarray
+            Same keys and shapes as :attr:`params`.
+        input_grads : dict
+            ``{"x": (N, d^x_1), "y": (N, d^y_1)}`` if ``wrt_inputs``, else empty.
+        """
+        p = self.params
+        L = self.L
+        encoder_cache, (s_hat, h_hat) = cache
+        grads = {}
+
+        # Down each decoder tower, x and y through the same code: h^m_{l+1} feeds only h^m_l,
+        # so each delta has a single source (Eq. G6). The terms each level sends to s^_l are
+        # collected for the fork of Eq. G7.
+        tower_paths = {m: {} for m in MODALITIES}
+        for m in MODALITIES:
+            delta_M = delta_out[m]  # d eps / d M^m_1 (Eq. G5)
+            for l in range(1, L + 1):  # delta_M is d eps / d M^m_l
+                grads[f"c_{m}.{l}"] = delta_M.sum(axis=0)
+                grads[f"V_s{m}.{l}"] = delta_M.T @ s_hat[l]
+                tower_paths[m][l] = delta_M @ p[f"V_s{m}.{l}"]  # the term sent to s^_l
+                if l == L:
+                    break
+                grads[f"V_{m}.{l}"] = delta_M.T @ h_hat[m][l + 1]
+                # Eq. G6, then through h^m_{l+1} = f(M^m_{l+1}).
+                delta_M = sigmoid_backward(delta_M @ p[f"V_{m}.{l}"], h_hat[m][l + 1])
+
+        # Up the decoder's shared chain to s^_L = s_L, adding up the three paths at each fork.
+        chain_path = None  # s^_1 feeds no shared layer
+        for l in range(1, L + 1):
+            delta_s = decoder_fork(chain_path, [tower_paths[m][l] for m in MODALITIES])  # Eq. G7
+            if l == L:
+                break
+            delta_M = sigmoid_backward(delta_s, s_hat[l])  # d eps / d M^s_l
+            grads[f"c_s.{l}"] = delta_M.sum(axis=0)
+            grads[f"V_s.{l}"] = delta_M.T @ s_hat[l + 1]
+            chain_path = delta_M @ p[f"V_s.{l}"]  # the term sent to s^_{l+1}
+
+        # delta_s is d eps / d s_L. DMF's backward pass
+        # carries it down the encoder along Eqs. 5-8.
+        encoder_grads, input_grads = self.encoder.backward_joint(delta_s, encoder_cache, wrt_inputs=wrt_inputs)
+        grads.update(encoder_grads)
+        return {k: grads[k] for k in self.params}, input_grads
+
+    # ---------------------------------------------------------------- public API
+
+    def _loss(self, targets, inputs):
+        """Forward pass and Eq. G4 on validated arrays: ``(loss, delta_out, cache)``."""
+        M_out, cache = self.forward(*inputs)
+        loss, delta_out = 0.0, {}
+        for m, target in zip(MODALITIES, targets):
+            loss_m, delta_m = self.outputs[m].loss(M_out[m], target)
+            loss += self.weights[m] * loss_m
+            delta_out[m] = delta_m * self.weights[m]  # Eq. G5
+        return loss, delta_out, cache
+
+    def _targets_and_inputs(self, x, y, inputs):
+        targets = self.check_targets(x, y)
+        if inputs is None:
+            return targets, targets
+        inputs = self.check_inputs(*inputs)
+        if inputs[0].shape[0] != targets[0].shape[0]:
+            raise ValueError(f"inputs: expected {targets[0].shape[0]} samples, as in x and y, "
+                             f"got {inputs[0].shape[0]}")
+        return targets, inputs
+
+    def loss(self, x, y, *, inputs=None):
+        """The loss of Eq. G4 without gradients; arguments as in :meth:`loss_and_grads`."""
+        return self._loss(*self._targets_and_inputs(x, y, inputs))[0]
+
+    def loss_and_grads(self, x, y, *, inputs=None, wrt_inputs=False):
+        """Reconstruction loss (Eq. G4) of one batch and its gradients.
+
+        Parameters
+        ----------
+        x : array_like, (N, d^x_1)
+        y : array_like, (N, d^y_1)
+            The targets: the complete pair (in [0, 1] for a sigmoid output).
+        inputs : tuple ``(x_in, y_in)`` of array_like, optional
+            What the encoder sees, e.g. with one modality zeroed (:func:`drop_modalities`).
+            Default: ``(x, y)`` itself (a plain autoencoder).
+        wrt_inputs : bool
+            Also return the gradients with respect to ``x_in`` and ``y_in``.
+
+        Returns
+        -------
+        loss : float
+        grads : dict of str to ndarray
+            Exactly the keys and shapes of :attr:`params`.
+        input_grads : dict, only if ``wrt_inputs``
+            ``{"x": (N, d^x_1), "y": (N, d^y_1)}``, with respect to the encoder's inputs.
+
+        Raises
+        ------
+        ValueError
+            On wrong sizes, different batch sizes, NaN/inf, empty batches or targets outside
+            [0, 1] for a sigmoid output; the message names the argument.
+        """
+        loss, delta_out, cache = self._loss(*self._targets_and_inputs(x, y, inputs))
+        grads, input_grads = self.backward(delta_out, cache, wrt_inputs=wrt_inputs)
+        if wrt_inputs:
+            return loss, grads, input_grads
+        return loss, grads
+
+    def _batched(self, x, y, batch_size, compute):
+        """``compute(x_batch, y_batch)`` -> tuple of arrays, ``batch_size`` rows at a time."""
+        x, y = self.check_inputs(x, y)
+        parts = [compute(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+        return tuple(np.concatenate(column) for column in zip(*parts))
+
+    def encode(self, x, y, *, batch_size=1000):
+        """The joint representation :math:`s_L`, ``(N, e_L)``, of an input pair (either may be
+        zeroed), computed ``batch_size`` samples at a time."""
+        return self._batched(x, y, batch_size, lambda xb, yb: (self.encoder.forward_joint(xb, yb)[0],))[0]
+
+    def reconstruct(self, x, y, *, batch_size=1000):
+        """Reconstructions ``(x_hat (N, d^x_1), y_hat (N, d^y_1))`` of both modalities from an
+        input pair (either may be zeroed): :math:`g_m(\\hat M^m_1)` of Eq. G3."""
+        def compute(xb, yb):
+            M_out = self.forward(xb, yb)[0]
+            return tuple(self.outputs[m].activation(M_out[m]) for m in MODALITIES)
+        return self._batched(x, y, batch_size, compute)
+
+
+# --------------------------------------------------------------------------------------------
+# Training to infer one modality from the other
+# --------------------------------------------------------------------------------------------
+
+
+def check_drop_rates(drop_rates):
+    """Return ``drop_rates`` as a float array of 3 probabilities summing to 1, or raise."""
+    rates = np.asarray(drop_rates, dtype=float)
+    if rates.shape != (3,) or not np.all(np.isfinite(rates)) or rates.min() < 0 \
+            or abs(rates.sum() - 1) > 1e-9:
+        raise ValueError("drop_rates: expected 3 non-negative probabilities (both, x only, y only) "
+                         f"summing to 1, got {drop_rates!r}")
+    return rates
+
+
+def drop_modalities(x, y, rng, drop_rates=DROP_RATES):
+    """The encoder's inputs for a training batch: each sample keeps both modalities, or only
+    ``x`` (``y`` zeroed), or only ``y`` (``x`` zeroed), at random.
+
+    Parameters
+    ----------
+    x : ndarray, (N, d^x_1)
+    y : ndarray, (N, d^y_1)
+    rng : numpy.random.Generator
+    drop_rates : sequence of 3 floats
+        Probabilities of (both, x only, y only); :data:`DROP_RATES` by default.
+
+    Returns
+    -------
+    x_in, y_in : ndarray, same shapes and dtypes as ``x`` and ``y``
+        New arrays; the inputs themselves are not modified.
+    """
+    condition = rng.choice(3, size=x.shape[0], p=check_drop_rates(drop_rates))
+    x_in = x * (condition != 2)[:, None]  # x is zeroed where only y is kept
+    y_in = y * (condition != 1)[:, None]  # y is zeroed where only x is kept
+    return x_in, y_in
+
+
+def fit(model, x, y, *, epochs, batch_size=100, lr=1e-3, lr_decay=1.0, drop_rates=DROP_RATES,
+        seed=0, log=print):
+    """Train a :class:`GenerativeDMF` with Adam to reconstruct both modalities from either.
+
+    Every mini-batch is drawn in a seeded random order; its encoder inputs have one modality
+    dropped at random (:func:`drop_modalities`) while the targets are always the complete pair.
+
+    Parameters
+    ----------
+    model : GenerativeDMF
+        Updated in place.
+    x : array_like, (N, d^x_1)
+    y : array_like, (N, d^y_1)
+        The training pairs.
+    epochs : int
+        Passes over the data.
+    batch_size : int
+    lr : float
+        Adam's learning rate in the first epoch.
+    lr_decay : float in (0, 1]
+        Factor applied to the learning rate after every epoch.
+    drop_rates : sequence of 3 floats
+        Probabilities of (both, x only, y only) inputs.
+    seed : int
+        Seeds the shuffling and the choice of dropped modalities.
+    log : callable
+        Receives one line per epoch.
+
+    Returns
+    -------
+    list of dict
+        Per epoch: ``epoch``, ``lr``, ``train_loss`` (mean over its mini-batches), ``seconds``.
+    """
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size: expected positive integers, got {epochs} and {batch_size}")
+    if not 0 < lr_decay <= 1:
+        raise ValueError(f"lr_decay: expected a factor in (0, 1], got {lr_decay}")
+    check_drop_rates(drop_rates)
+    x, y = model.check_targets(x, y)
+    rng = np.random.default_rng([seed, 2])
+    optimizer = Adam(model.params, lr=lr)
+    n = x.shape[0]
+    history = []
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        optimizer.lr = decayed_lr(lr, lr_decay, epoch)
+        order = rng.permutation(n)
+        losses = []
+        for begin in range(0, n, batch_size):
+            batch = order[begin:begin + batch_size]
+            xb, yb = x[batch], y[batch]
+            loss, grads = model.loss_and_grads(xb, yb, inputs=drop_modalities(xb, yb, rng, drop_rates))
+            optimizer.step(grads)
+            losses.append(loss)
+        history.append({"epoch": epoch + 1, "lr": optimizer.lr, "train_loss": float(np.mean(losses)),
+                        "seconds": time.perf_counter() - start})
+        log(f"[generative DMF] epoch {epoch + 1}/{epochs}  loss {history[-1]['train_loss']:.4f}  "
+            f"{history[-1]['seconds']:.1f}s")
+    return history
+
+
+# --------------------------------------------------------------------------------------------
+# Unsupervised pretraining of the discriminative DMF
+# --------------------------------------------------------------------------------------------
+
+
+def pretrain_encoder(dmf_model, generative_model):
+    """Copy a generative model's encoder into a discriminative DMF of the same sizes.
+
+    Every parameter of :class:`~dmf_numpy.model.DMF` but its softmax head (``W_out``,
+    ``b_out``, left as they are) is overwritten in place, converted to the DMF's dtype; the two
+    encoders then compute the same :math:`s_L`.
+
+    Parameters
+    ----------
+    dmf_model : DMF
+    generative_model : GenerativeDMF
+
+    Raises
+    ------
+    ValueError
+        If ``dmf_model`` is not a DMF, or the sizes differ.
+    """
+    if not isinstance(dmf_model, DMF):
+        raise ValueError(f"dmf_model: expected a DMF, got {type(dmf_model).__name__}")
+    if not isinstance(generative_model, GenerativeDMF):
+        raise ValueError(f"generative_model: expected a GenerativeDMF, got {type(generative_model).__name__}")
+    for name, mine, theirs in (("x_dims", dmf_model.dims["x"], generative_model.dims["x"]),
+                               ("y_dims", dmf_model.dims["y"], generative_model.dims["y"]),
+                               ("shared_dims", dmf_model.shared_dims, generative_model.shared_dims)):
+        if mine != theirs:
+            raise ValueError(f"{name}: the DMF has {mine}, the generative model {theirs}; "
+                             "they must be the same to copy the encoder")
+    for name, array in dmf_model.params.items():
+        if name not in HEAD:
+            array[...] = generative_model.params[name]
+
+
+def pretrain_dmf(dmf_model, x, y, *, epochs, x_output="sigmoid", y_output="sigmoid", seed=0,
+                 log=print, **fit_options):
+    """Unsupervised pretraining: train a :class:`GenerativeDMF` of the DMF's sizes on unlabeled
+    pairs (:func:`fit`), then copy its encoder into ``dmf_model`` (:func:`pretrain_encoder`).
+
+    Parameters
+    ----------
+    dmf_model : DMF
+        Its encoder parameters are overwritten in place; its head is left as it is.
+    x : array_like, (N, d^x_1)
+    y : array_like, (N, d^y_1)
+        Training pairs (no labels are used).
+    epochs : int
+        Pretraining epochs.
+    x_output, y_output : {"sigmoid", "linear"}
+        See :class:`GenerativeDMF`; ``"sigmoid"`` for the MNIST halves.
+    seed : int
+        Seeds the generative model's initialization and the training.
+    log : callable
+    **fit_options
+        ``batch_size``, ``lr``, ``lr_decay``, ``drop_rates`` of :func:`fit`.
+
+    Returns
+    -------
+    list of dict
+        The pretraining history of :func:`fit`.
+    """
+    if not isinstance(dmf_model, DMF):
+        raise ValueError(f"dmf_model: expected a DMF, got {type(dmf_model).__name__}")
+    generative = GenerativeDMF(dmf_model.dims["x"], dmf_model.dims["y"], dmf_model.shared_dims,
+                               x_output=x_output, y_output=y_output, seed=seed, dtype=dmf_model.dtype)
+    history = fit(generative, x, y, epochs=epochs, seed=seed, log=log, **fit_options)
+    pretrain_encoder(dmf_model, generative)
+    return history
+
+
+# --------------------------------------------------------------------------------------------
+# Gradient check
+# --------------------------------------------------------------------------------------------
+
+
+def gradcheck(model, x, y, *, inputs=None, step=5e-3, max_entries=None, seed=0):
+    """Check the gradients of :meth:`GenerativeDMF.loss_and_grads` against finite differences.
+
+    Parameters
+    ----------
+    model : GenerativeDMF
+        Checked on a float64 copy; the model itself is not modified.
+    x, y : array_like
+        The targets.
+    inputs : tuple ``(x_in, y_in)``, optional
+        The encoder's inputs; default ``(x, y)``. Only they are perturbed, the targets fixed.
+    step, max_entries, seed
+        See :func:`dmf_numpy.finite_differences.check_tensors`, which does the work.
+
+    Returns
+    -------
+    dict of str to float
+        Max relative error per tensor: every key of ``model.params``, then ``"x_in"`` and
+        ``"y_in"`` (the encoder's inputs).
+    """
+    model = model.astype(np.float64)
+    targets = model.check_targets(*(np.array(a, dtype=np.float64) for a in (x, y)))
+    inputs = model.check_inputs(*(np.array(a, dtype=np.float64) for a in (inputs or (x, y))))
+    _, grads, input_grads = model.loss_and_grads(*targets, inputs=inputs, wrt_inputs=True)
+    tensors = {**model.params, "x_in": inputs[0], "y_in": inputs[1]}
+    analytic = {**grads, "x_in": input_grads["x"], "y_in": input_grads["y"]}
+    return check_tensors(lambda: model._loss(targets, inputs)[0], tensors, analytic,
+                         step=step, max_entries=max_entries, seed=seed)

@@ -1,0 +1,463 @@
+r"""Cross-modal retrieval on the Wikipedia data set: Table 3 of the paper (Sec. 3.3).
+
+Protocol (the paper's, after Rasiwasia et al. 2010)
+---------------------------------------------------
+The 693 test pairs are the queries and the 2,173 training pairs the retrieval set (the paper's
+"25 % of the data set as the query set and the rest for retrieval set"). Image-to-text (I2T):
+an image queries the texts of the retrieval set; text-to-image (T2I): a text queries the
+images. A retrieved item is relevant when its category equals the query's. Each query ranks the
+whole retrieval set, and the score is the mean over queries of the average precision of that
+full ranking (:func:`average_precision`). Labels are used for nothing else: both methods are
+unsupervised.
+
+Features are standardized with the training set's mean and standard deviation per feature
+(:func:`standardize`), so that the 128 SIFT bins (of very different scales) and the 10 LDA
+topics enter the squared-error losses on an equal footing.
+
+The joint space
+---------------
+- **DMF** (:class:`~dmf_numpy.generative.GenerativeDMF`, image = modality x, text = modality y,
+  linear outputs): trained to reconstruct both modalities from both or either one
+  (:func:`~dmf_numpy.generative.fit`), each modality's squared error averaged over its features
+  (weights :math:`\lambda_x = 1/128`, :math:`\lambda_y = 1/10`) so that the image does not
+  outweigh the text 13 to 1. A query is encoded from its own modality with the other zeroed,
+  :math:`s_L(x, 0)` or :math:`s_L(0, y)`, and so is each retrieval item: the paper's "reconstruct
+  both modalities based on the query modality".
+- **CCA** (:class:`CCA`): the canonical variates of each modality.
+
+In both, each modality's codes are centered with the mean of that modality's codes over the
+retrieval set (for CCA they are centered already), and queries and items are compared by
+cosine similarity (:func:`cosine_similarity`). Centering matters for DMF: its codes are sigmoid
+outputs, all positive, and image-only and text-only codes sit around different means, so an
+uncentered cosine is dominated by that common offset. Cosine, rather than Euclidean distance,
+is the standard choice for CCA spaces (Rasiwasia et al.'s "normalized correlation") and makes
+the two methods comparable. These choices and the DMF settings (:data:`DMF_SETTINGS`) were made
+on a validation split of the *training* set (543 of its pairs querying the other 1,630), never
+on the test queries (``derivations/05_generative.md`` lists the numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+
+from .files import write_csv, write_json, write_text
+from .generative import GenerativeDMF, fit
+from .wiki import IMAGE_SIZE, TEXT_SIZE, load_wiki
+
+DIRECTIONS = {"I2T": ("x", "y"), "T2I": ("y", "x")}
+"""Retrieval directions: (query modality, item modality); x is the image, y the text."""
+
+PAPER_TABLE3 = {
+    "CCA": {"I2T": 0.2490, "T2I": 0.1960},
+    "CMFH": {"I2T": 0.2551, "T2I": 0.5407},
+    "LCFS": {"I2T": 0.2798, "T2I": 0.2141},
+    "Corr-Full-AE": {"I2T": 0.2634, "T2I": 0.5418},
+    "DMF": {"I2T": 0.2921, "T2I": 0.5612},
+}
+"""Table 3 of the paper: mAP of each method."""
+
+DMF_SETTINGS = {
+    "x_dims": (IMAGE_SIZE, 256, 128),
+    "y_dims": (TEXT_SIZE, 64, 32),
+    "shared_dims": (256, 128, 32),
+    "x_weight": 1 / IMAGE_SIZE,
+    "y_weight": 1 / TEXT_SIZE,
+    "epochs": 200,
+    "batch_size": 50,
+    "lr": 1e-3,
+}
+"""The DMF used for Table 3 (chosen on the validation split; the paper gives none)."""
+
+CCA_SETTINGS = {"n_components": TEXT_SIZE, "reg": 1e-3}
+"""All min(128, 10) canonical pairs; the ridge :math:`r` of :class:`CCA`."""
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------
+
+
+def average_precision(similarity, query_labels, item_labels):
+    r"""Average precision of every query over the full ranking of the retrieval set.
+
+    Parameters
+    ----------
+    similarity : ndarray, (Q, R)
+        ``similarity[q, r]``: how close item r is to query q (higher ranks first).
+    query_labels : ndarray of int, (Q,)
+    item_labels : ndarray of int, (R,)
+
+    Returns
+    -------
+    ndarray, (Q,)
+        .. math:: \mathrm{AP}_q = \frac{1}{R_q} \sum_{k=1}^{R} P_q(k)\, \mathrm{rel}_q(k),
+                  \qquad P_q(k) = \frac1k \sum_{i=1}^{k} \mathrm{rel}_q(i),
+
+        where :math:`\mathrm{rel}_q(k)` is 1 if the item ranked k-th shares the query's label and
+        :math:`R_q` is the number of such items. Items of equal similarity keep their order in
+        the retrieval set (a stable sort), so the result is deterministic.
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes, or a query with no relevant item (its AP is undefined).
+    """
+    similarity = np.asarray(similarity)
+    query_labels, item_labels = np.asarray(query_labels), np.asarray(item_labels)
+    if similarity.ndim != 2 or similarity.shape != (query_labels.shape[0], item_labels.shape[0]):
+        raise ValueError(f"similarity: expected shape (n queries, n items) = ({query_labels.shape[0]}, "
+                         f"{item_labels.shape[0]}), got {similarity.shape}")
+    ranking = np.argsort(-similarity, axis=1, kind="stable")
+    relevant = item_labels[ranking] == query_labels[:, None]  # (Q, R): rel_q(k)
+    n_relevant = relevant.sum(axis=1)
+    if n_relevant.min() == 0:
+        q = int(np.argmin(n_relevant))
+        raise ValueError(f"query_labels: query {q} (label {query_labels[q]}) has no relevant item "
+                         "in the retrieval set")
+    precision_at_k = np.cumsum(relevant, axis=1) / np.arange(1, relevant.shape[1] + 1)
+    return (precision_at_k * relevant).sum(axis=1) / n_relevant
+
+
+def mean_average_precision(similarity, query_labels, item_labels):
+    """mAP: the mean of :func:`average_precision` over the queries (a float)."""
+    return float(average_precision(similarity, query_labels, item_labels).mean())
+
+
+def cosine_similarity(queries, items):
+    """Cosine of the angle between every query and every item.
+
+    Parameters
+    ----------
+    queries : ndarray, (Q, k)
+    items : ndarray, (R, k)
+
+    Returns
+    -------
+    ndarray, (Q, R)
+        A zero vector has similarity 0 to everything.
+    """
+    def unit(a):
+        norm = np.linalg.norm(a, axis=1, keepdims=True)
+        return a / np.where(norm > 0, norm, 1)
+
+    return unit(queries) @ unit(items).T
+
+
+def standardize(train, *others):
+    """Standardize features with the training set's statistics.
+
+    Parameters
+    ----------
+    train : ndarray, (N, d)
+    *others : ndarray, (M, d)
+
+    Returns
+    -------
+    list of ndarray
+        ``(a - mean) / std`` for ``train`` and each of ``others``, mean and std (ddof 0) taken
+        per feature over ``train``; a feature constant on ``train`` is only centered.
+    """
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return [(a - mean) / std for a in (train, *others)]
+
+
+def cross_modal_map(query_codes, item_codes, query_labels, item_labels):
+    """I2T and T2I mAP of codes in a joint space, per the protocol of the module docstring.
+
+    Parameters
+    ----------
+    query_codes, item_codes : dict of str to ndarray
+        ``{"x": image codes (n, k), "y": text codes (n, k)}`` of the queries and of the
+        retrieval set, each computed from that one modality.
+    query_labels : ndarray of int, (Q,)
+    item_labels : ndarray of int, (R,)
+
+    Returns
+    -------
+    dict of str to float
+        ``{"I2T": mAP, "T2I": mAP}``.
+    """
+    scores = {}
+    for direction, (q, r) in DIRECTIONS.items():
+        # Each modality's codes centered with its retrieval-set mean, then compared by cosine.
+        similarity = cosine_similarity(query_codes[q] - item_codes[q].mean(axis=0),
+                                       item_codes[r] - item_codes[r].mean(axis=0))
+        scores[direction] = mean_average_precision(similarity, query_labels, item_labels)
+    return scores
+
+
+# --------------------------------------------------------------------------------------------
+# The CCA baseline
+# --------------------------------------------------------------------------------------------
+
+
+def _inverse_sqrt(C):
+    """:math:`C^{-1/2}` of a symmetric positive definite matrix, by its eigendecomposition."""
+    eigenvalues, eigenvectors = scipy.linalg.eigh(C)
+    return (eigenvectors / np.sqrt(eigenvalues)) @ eigenvectors.T
+
+
+class CCA:
+    r"""Regularized canonical correlation analysis, the baseline of Table 3.
+
+    Parameters
+    ----------
+    n_components : int
+        Number k of canonical pairs kept (at most the smaller feature count).
+    reg : float
+        Ridge, relative to the mean variance of each modality (see Notes).
+
+    Attributes
+    ----------
+    mean : dict of str to ndarray
+        Training mean of ``"x"`` and ``"y"``.
+    projection : dict of str to ndarray
+        ``"x"``: :math:`A` (d_x, k), ``"y"``: :math:`B` (d_y, k).
+    correlations : ndarray, (k,)
+        The canonical correlations :math:`\rho_1 \ge \dots \ge \rho_k`.
+
+    Notes
+    -----
+    With centered data :math:`X` (n, d_x), :math:`Y` (n, d_y) and covariances
+    :math:`C_{xy} = X^T Y / (n-1)` etc., CCA finds :math:`a, b` maximizing the correlation
+    :math:`a^T C_{xy} b / \sqrt{a^T C_{xx} a\; b^T C_{yy} b}`. Whitening each side turns it into
+    a singular value decomposition:
+
+    .. math:: C_{xx}^{-1/2} C_{xy} C_{yy}^{-1/2} = U \Sigma V^T, \qquad
+              A = C_{xx}^{-1/2} U_{:, 1..k}, \quad B = C_{yy}^{-1/2} V_{:, 1..k}, \quad
+              \rho = \operatorname{diag}\Sigma_{1..k}.
+
+    The covariances are regularized, :math:`C_{xx} + r_x I` with
+    :math:`r_x = \text{reg} \cdot \operatorname{tr}(C_{xx}) / d_x` (likewise for y). This is
+    not optional here: each SIFT histogram and each LDA vector sums to 1, so both covariances
+    are singular (zero variance along the all-ones direction). A small ``reg`` changes nothing
+    else.
+    """
+
+    def __init__(self, n_components=CCA_SETTINGS["n_components"], reg=CCA_SETTINGS["reg"]):
+        if n_components < 1:
+            raise ValueError(f"n_components: expected a positive integer, got {n_components}")
+        if not reg > 0:
+            raise ValueError(f"reg: expected a positive ridge, got {reg}")
+        self.n_components, self.reg = n_components, reg
+
+    def fit(self, x, y):
+        """Fit on paired training data ``x`` (n, d_x) and ``y`` (n, d_y); returns ``self``."""
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
+            raise ValueError(f"x and y: expected paired 2-D arrays with the same number (>= 2) of rows, "
+                             f"got shapes {x.shape} and {y.shape}")
+        if self.n_components > min(x.shape[1], y.shape[1]):
+            raise ValueError(f"n_components: at most min(d_x, d_y) = {min(x.shape[1], y.shape[1])}, "
+                             f"got {self.n_components}")
+        data = {"x": x, "y": y}
+        self.mean = {m: a.mean(axis=0) for m, a in data.items()}
+        centered = {m: a - self.mean[m] for m, a in data.items()}
+        n = x.shape[0]
+        whiten = {}
+        for m, a in centered.items():
+            C = a.T @ a / (n - 1)
+            C += self.reg * np.trace(C) / C.shape[0] * np.eye(C.shape[0])
+            whiten[m] = _inverse_sqrt(C)  # C_mm^{-1/2}
+        C_xy = centered["x"].T @ centered["y"] / (n - 1)
+        U, rho, Vt = np.linalg.svd(whiten["x"] @ C_xy @ whiten["y"])
+        k = self.n_components
+        self.projection = {"x": whiten["x"] @ U[:, :k], "y": whiten["y"] @ Vt[:k].T}
+        self.correlations = rho[:k]
+        return self
+
+    def transform(self, a, modality):
+        """Canonical variates ``(a - mean) @ projection`` (n, k) of data of ``modality`` "x" or "y"."""
+        return (np.asarray(a, dtype=np.float64) - self.mean[modality]) @ self.projection[modality]
+
+
+# --------------------------------------------------------------------------------------------
+# The DMF joint space
+# --------------------------------------------------------------------------------------------
+
+
+def unimodal_codes(model, image, text):
+    """Joint representations from one modality at a time: ``{"x": s_L(image, 0), "y": s_L(0, text)}``."""
+    return {"x": model.encode(image, np.zeros_like(text)),
+            "y": model.encode(np.zeros_like(image), text)}
+
+
+def train_retrieval_dmf(image, text, *, seed=0, log=print, **settings):
+    """A GenerativeDMF trained on standardized training pairs for retrieval.
+
+    Parameters
+    ----------
+    image : ndarray, (N, 128)
+    text : ndarray, (N, 10)
+        Standardized training features.
+    seed : int
+    log : callable
+    **settings
+        Overrides of :data:`DMF_SETTINGS`.
+
+    Returns
+    -------
+    GenerativeDMF
+    """
+    unknown = set(settings) - set(DMF_SETTINGS)
+    if unknown:
+        raise ValueError(f"settings: unknown {sorted(unknown)}; expected some of {sorted(DMF_SETTINGS)}")
+    s = {**DMF_SETTINGS, **settings}
+    model = GenerativeDMF(s["x_dims"], s["y_dims"], s["shared_dims"], x_output="linear",
+                          y_output="linear", x_weight=s["x_weight"], y_weight=s["y_weight"], seed=seed)
+    fit(model, image, text, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], seed=seed, log=log)
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# Table 3
+# --------------------------------------------------------------------------------------------
+
+
+def _mean_std(values):
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def table_markdown(result):
+    """Table 3 as Markdown: measured CCA and DMF next to the paper's numbers."""
+    dmf = result["dmf"]
+    n_seeds = len(dmf["per_seed"])
+    lines = [
+        f"**Table 3.** mAP of cross-modal retrieval on Wikipedia ({result['n_queries']} test queries, "
+        f"{result['n_items']} training pairs as the retrieval set, full ranking). DMF: mean ± std "
+        f"over {n_seeds} seed(s); the paper's numbers for comparison.",
+        "",
+        "| mAP | CCA (measured) | DMF (measured) | CCA (paper) | DMF (paper) |",
+        "|---|---|---|---|---|",
+    ]
+    for direction in DIRECTIONS:
+        mean, std = dmf["mean"][direction], dmf["std"][direction]
+        lines.append(f"| {direction} | {result['cca'][direction]:.4f} | {mean:.4f} ± {std:.4f} | "
+                     f"{PAPER_TABLE3['CCA'][direction]:.4f} | {PAPER_TABLE3['DMF'][direction]:.4f} |")
+    others = ", ".join(f"{name} {v['I2T']:.4f} / {v['T2I']:.4f}" for name, v in PAPER_TABLE3.items()
+                       if name not in ("CCA", "DMF"))
+    reference = result["unimodal_reference"]
+    lines += [
+        "",
+        f"The paper's other methods (I2T / T2I): {others}.",
+        "",
+        "Reference, not cross-modal: the same mAP for image queries ranking the retrieval set's images "
+        f"({reference['I2I']:.4f}) and text queries ranking its texts ({reference['T2T']:.4f}), by "
+        "cosine of the standardized features.",
+        "",
+        f"Subset: {result['subset']}." if result["subset"] else "All queries and the full retrieval set.",
+        f"DMF settings: {json.dumps(result['dmf_settings'])}. CCA: {json.dumps(result['cca_settings'])}. "
+        f"Time: {result['seconds']:.0f} s ({result['machine']}).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def table_rows(result):
+    """CSV rows: one per (method, direction), measured and paper mAP."""
+    rows = []
+    for direction in DIRECTIONS:
+        rows.append({"method": "CCA", "direction": direction, "map_mean": round(result["cca"][direction], 4),
+                     "map_std": 0.0, "n_seeds": 1, "paper_map": PAPER_TABLE3["CCA"][direction]})
+        rows.append({"method": "DMF", "direction": direction,
+                     "map_mean": round(result["dmf"]["mean"][direction], 4),
+                     "map_std": round(result["dmf"]["std"][direction], 4),
+                     "n_seeds": len(result["dmf"]["per_seed"]), "paper_map": PAPER_TABLE3["DMF"][direction]})
+    return rows
+
+
+def run_retrieval(out_dir, *, seeds=3, epochs=DMF_SETTINGS["epochs"], data_dir=None, subset=None,
+                  log=print, **dmf_settings):
+    """Reproduce Table 3: CCA and DMF on the Wikipedia features, written to ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Receives ``table3.md``, ``table3.csv`` and ``results.json`` (every number, per seed,
+        with the settings and the time taken).
+    seeds : int
+        DMF is trained with seeds 0 .. seeds-1 (initialization, shuffling, dropped modalities).
+    epochs : int
+        DMF training epochs.
+    data_dir : str or Path, optional
+        Where the Wikipedia features are; see :func:`dmf_numpy.wiki.load_wiki`.
+    subset : tuple ``(n_items, n_queries)``, optional
+        Use a seeded random subset of the training pairs (the retrieval set, also DMF's training
+        data) and of the test queries: a quick smoke test, not comparable with the paper.
+    log : callable
+    **dmf_settings
+        Other overrides of :data:`DMF_SETTINGS`.
+
+    Returns
+    -------
+    dict
+        ``cca`` and ``dmf["mean"]``/``dmf["std"]``/``dmf["per_seed"]`` (direction -> mAP),
+        ``unimodal_reference``, and the settings; as written to ``results.json``.
+    """
+    if seeds < 1:
+        raise ValueError(f"seeds: expected a positive integer, got {seeds}")
+    start = time.perf_counter()
+    wiki = load_wiki(data_dir)
+    train = (wiki.image_train, wiki.text_train, wiki.label_train)
+    test = (wiki.image_test, wiki.text_test, wiki.label_test)
+    if subset is not None:
+        n_items, n_queries = subset
+        rng = np.random.default_rng(0)
+        train = tuple(a[np.sort(rng.permutation(len(train[2]))[:n_items])] for a in train)
+        test = tuple(a[np.sort(rng.permutation(len(test[2]))[:n_queries])] for a in test)
+    image_items, image_queries = standardize(train[0], test[0])
+    text_items, text_queries = standardize(train[1], test[1])
+    labels_items, labels_queries = train[2], test[2]
+    log(f"Table 3: {len(labels_queries)} queries, {len(labels_items)} retrieval items, from {wiki.path}")
+
+    cca = CCA().fit(image_items, text_items)
+    cca_scores = cross_modal_map({m: cca.transform(a, m) for m, a in (("x", image_queries), ("y", text_queries))},
+                                 {m: cca.transform(a, m) for m, a in (("x", image_items), ("y", text_items))},
+                                 labels_queries, labels_items)
+    log(f"CCA: I2T {cca_scores['I2T']:.4f}  T2I {cca_scores['T2I']:.4f}  "
+        f"(canonical correlations {np.round(cca.correlations[:3], 3).tolist()} ...)")
+
+    settings = {**DMF_SETTINGS, **dmf_settings, "epochs": epochs}
+    per_seed = []
+    for seed in range(seeds):
+        model = train_retrieval_dmf(image_items, text_items, seed=seed, log=lambda line: None, **settings)
+        scores = cross_modal_map(unimodal_codes(model, image_queries, text_queries),
+                                 unimodal_codes(model, image_items, text_items),
+                                 labels_queries, labels_items)
+        per_seed.append(scores)
+        log(f"DMF seed {seed}: I2T {scores['I2T']:.4f}  T2I {scores['T2I']:.4f}  "
+            f"({time.perf_counter() - start:.0f} s so far)")
+    stats = {d: _mean_std([s[d] for s in per_seed]) for d in DIRECTIONS}
+
+    reference = {"I2I": mean_average_precision(cosine_similarity(image_queries, image_items),
+                                               labels_queries, labels_items),
+                 "T2T": mean_average_precision(cosine_similarity(text_queries, text_items),
+                                               labels_queries, labels_items)}
+    result = {
+        "cca": cca_scores,
+        "dmf": {"mean": {d: v[0] for d, v in stats.items()}, "std": {d: v[1] for d, v in stats.items()},
+                "per_seed": per_seed},
+        "unimodal_reference": reference,
+        "paper": PAPER_TABLE3,
+        "n_queries": int(len(labels_queries)), "n_items": int(len(labels_items)),
+        "subset": list(subset) if subset is not None else None,
+        "dmf_settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
+        "cca_settings": CCA_SETTINGS,
+        "data": str(wiki.path),
+        "seconds": time.perf_counter() - start,
+        "machine": f"{platform.machine()}, Python {platform.python_version()}, NumPy {np.__version__}",
+    }
+    out_dir = Path(out_dir)
+    write_text(out_dir / "table3.md", table_markdown(result))
+    write_csv(out_dir / "table3.csv", table_rows(result))
+    write_json(out_dir / "results.json", result)
+    log(f"DMF: I2T {result['dmf']['mean']['I2T']:.4f} ± {result['dmf']['std']['I2T']:.4f}  "
+        f"T2I {result['dmf']['mean']['T2I']:.4f} ± {result['dmf']['std']['T2I']:.4f}; "
+        f"wrote {out_dir}/table3.md, table3.csv, results.json ({result['seconds']:.0f} s)")
+    return result
