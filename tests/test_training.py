@@ -157,6 +157,6 @@ def test_pretraining_initializes_the_encoder_and_is_skipped_on_resume(tmp_path):
     assert any("generative pretraining of the encoder, 1 epochs" in line for line in lines)
     lines.clear()
     run(cfg, data=synthetic_halves(), out_dir=tmp_path, resume=True, log=lines.append)
-    assert not any("pretraining" in line for line in lines) and "resumed after epoch 1" in lines[0]
+    assert not any("generative pretraining" in line for line in lines) and "resumed after epoch 1" in lines[0]
     with pytest.raises(ValueError, match="pretrain: expected 0, or a number of epochs for model 'dmf'"):
         config(model="imf", pretrain=2)
