@@ -495,8 +495,27 @@ def _find_mnist_files(folder):
     return found
 
 
+#: Parsed MNIST arrays of this process, keyed by file identity, so that the trainings of one
+#: ``table1`` run read and verify each file once (the arrays are read-only).
+_PARSED = {}
+
+
 def _load_mnist_file(path, spec, verify):
-    """Read one MNIST file and check its checksum (if ``verify``), kind, shape and values."""
+    """Read one MNIST file and check its checksum (if ``verify``), kind, shape and values.
+
+    The result is read-only and remembered for as long as the file's size and modification
+    time stay the same.
+    """
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, verify)
+    if key not in _PARSED:
+        array = _read_mnist_file(path, spec, verify)
+        array.flags.writeable = False
+        _PARSED[key] = array
+    return _PARSED[key]
+
+
+def _read_mnist_file(path, spec, verify):
     content = _read_bytes(path)
     if verify:
         expected = spec.gz_sha256 if path.name == spec.gz_name else spec.raw_sha256
@@ -540,7 +559,8 @@ def load_mnist(data_dir=None, *, download=True, verify=True):
     -------
     dict of str to ndarray of uint8
         ``train_images`` (60000, 28, 28), ``train_labels`` (60000,), ``test_images``
-        (10000, 28, 28), ``test_labels`` (10000,). Pixels are 0..255, labels 0..9. Each count
+        (10000, 28, 28), ``test_labels`` (10000,), read-only (the process keeps them for the
+        next call). Pixels are 0..255, labels 0..9. Each count
         is checked against :data:`MNIST_FILES`, so images and labels always agree in number.
 
     Raises
