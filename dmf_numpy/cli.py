@@ -137,6 +137,15 @@ def cmd_retrieval(args):
     return 0
 
 
+def cmd_audiovisual(args):
+    """Table 2's protocol on spoken digits (FSDD) paired with MNIST digits: A, V and A+V accuracy."""
+    from .audiovisual import run_audiovisual
+
+    run_audiovisual(args.out, seeds=args.seeds, epochs=args.epochs, data_dir=args.data_dir, subset=args.subset)
+    print(f"wrote {args.out}/table2.md, table2.csv and results.json")
+    return 0
+
+
 def cmd_bench(args):
     """Measure training and evaluation speed against the machine's matrix-multiply limit."""
     from .bench import run_bench
@@ -223,6 +232,15 @@ def build_parser():
     p.add_argument("--out", type=Path, default=Path("results/retrieval"))
     p.add_argument("--data-dir", type=_existing_dir, help="folder holding wiki/ or the Wikipedia files")
     p.set_defaults(func=cmd_retrieval)
+
+    p = commands.add_parser("audiovisual", help="Table 2's protocol on spoken + written digits",
+                            description=cmd_audiovisual.__doc__)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=80)
+    p.add_argument("--subset", type=int, help="keep recordings 0..SUBSET-1 of every speaker and digit")
+    p.add_argument("--out", type=Path, default=Path("results/audiovisual"))
+    p.add_argument("--data-dir", type=_existing_dir, help="folder holding fsdd/ and mnist/")
+    p.set_defaults(func=cmd_audiovisual)
 
     p = commands.add_parser("bench", help="benchmark training speed against the machine's GEMM speed",
                             description=cmd_bench.__doc__)

@@ -102,7 +102,7 @@ import numpy as np
 
 from .checks import check_dims
 from .finite_differences import check_tensors
-from .model import DMF, MODALITIES, add_layer, pre_activation
+from .model import DMF, MODALITIES, MODELS, add_layer, pre_activation
 from .ops import sigmoid, sigmoid_backward
 from .optim import Adam, decayed_lr
 
@@ -255,9 +255,13 @@ class GenerativeDMF:
         for data in [0, 1], ``"linear"`` with squared error for real-valued data.
     x_weight, y_weight : float
         :math:`\\lambda_x, \\lambda_y` of Eq. G4, non-negative.
+    encoder : {"dmf", "imf", "emf"}
+        The encoder: the paper's DMF, or, for comparisons, IMF or EMF of the same sizes in front
+        of the same mirrored dense-fusion decoder (everything here goes through the encoder's
+        ``forward_joint`` and ``backward_joint``, which all three have).
     seed : int
         Seeds the Glorot/Xavier uniform initialization (biases start at zero). The encoder is
-        initialized as ``DMF(..., seed=seed)`` would be.
+        initialized as ``DMF(..., seed=seed)`` (or IMF, EMF) would be.
     dtype : {numpy.float32, numpy.float64}
 
     Attributes
@@ -266,19 +270,20 @@ class GenerativeDMF:
         The live parameter arrays, encoder's then decoder's, named as in the module docstring.
         Update them in place (as the optimizers do): the encoder's are shared with
         :attr:`encoder`.
-    encoder : DMF
+    encoder : FusionNet
         The encoder (its softmax head is unused).
     outputs : dict of str to OutputLayer
         Per modality, from ``x_output`` and ``y_output``.
     """
 
-    name = "generative_dmf"
-
     def __init__(self, x_dims, y_dims, shared_dims, *, x_output="sigmoid", y_output="sigmoid",
-                 x_weight=1.0, y_weight=1.0, seed=0, dtype=np.float32):
+                 x_weight=1.0, y_weight=1.0, encoder="dmf", seed=0, dtype=np.float32):
         shared_dims = check_dims("shared_dims", shared_dims)
+        if encoder not in MODELS:
+            raise ValueError(f"encoder: expected one of {sorted(MODELS)}, got {encoder!r}")
         # The head is drawn last at initialization, so its size does not change the other weights.
-        self.encoder = DMF(x_dims, y_dims, shared_dims, n_classes=2, seed=seed, dtype=dtype)
+        self.encoder = MODELS[encoder](x_dims, y_dims, shared_dims, n_classes=2, seed=seed, dtype=dtype)
+        self.name = f"generative_{encoder}"
         self.dims, self.shared_dims, self.L = self.encoder.dims, self.encoder.shared_dims, self.encoder.L
         self.dtype, self.seed = self.encoder.dtype, seed
         self.outputs, self.weights = {}, {}
@@ -325,7 +330,7 @@ class GenerativeDMF:
                 "shared_dims": list(self.shared_dims),
                 "x_output": self.output_names["x"], "y_output": self.output_names["y"],
                 "x_weight": self.weights["x"], "y_weight": self.weights["y"],
-                "seed": self.seed, "dtype": self.dtype.name}
+                "encoder": self.encoder.name, "seed": self.seed, "dtype": self.dtype.name}
 
     def astype(self, dtype):
         """A copy of this model with parameters converted to ``dtype``."""
@@ -336,7 +341,7 @@ class GenerativeDMF:
         return twin
 
     def __repr__(self):
-        return (f"GenerativeDMF(x_dims={self.dims['x']}, y_dims={self.dims['y']}, "
+        return (f"GenerativeDMF(encoder={self.encoder.name!r}, x_dims={self.dims['x']}, y_dims={self.dims['y']}, "
                 f"shared_dims={self.shared_dims}, outputs={self.output_names}, "
                 f"dtype={self.dtype.name}; {self.n_params:,} parameters)")
 
