@@ -4,7 +4,8 @@ For EMF, IMF and DMF at the paper's MNIST sizes (float32, batch 100 by default) 
 
 - the training step (``loss_and_grads`` plus an Adam update) as the median of several timed
   repetitions after a warm-up, the throughput in samples/s and the implied time of a
-  60,000-sample epoch;
+  60,000-sample epoch; the same with SGD-momentum's cheaper update, and ``loss_and_grads``
+  alone (the hand-written backprop without any update);
 - the *same step's* matrix products run bare: every ``@`` of one step is recorded with its
   operand shapes and memory layouts (:class:`_MatmulRecorder`) and replayed on fresh arrays;
   the ratio step / GEMM says how much of the step is spent outside BLAS;
@@ -29,7 +30,7 @@ import numpy as np
 
 from .files import write_json
 from .model import MODELS
-from .optim import Adam
+from .optim import SGD, Adam
 
 PAPER = {"x_dims": (392, 512, 128), "y_dims": (392, 512, 128), "shared_dims": (512, 256, 64),
          "n_classes": 10}
@@ -71,28 +72,36 @@ def _operand(rng, shape, transposed, dtype):
     return rng.standard_normal(shape).astype(dtype)
 
 
-def _median_seconds(fn, repeats, number):
-    """Median over ``repeats`` of the mean time of ``number`` calls of ``fn``."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - start) / number)
-    return float(np.median(times))
+def _median_seconds(fns, repeats, number):
+    """Median over ``repeats`` of the mean time of ``number`` calls of each of ``fns``.
+
+    The functions take turns within every repetition, so that a machine whose speed drifts
+    (other load, clock changes) slows them alike and their ratios stay meaningful.
+    """
+    times = np.empty((repeats, len(fns)))
+    for r in range(repeats):
+        for k, fn in enumerate(fns):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            times[r, k] = (time.perf_counter() - start) / number
+    return [float(t) for t in np.median(times, axis=0)]
 
 
 def bench_model(name, *, batch_size=100, repeats=7, number=20, eval_samples=10_000, seed=0):
     """Figures for one model at the paper's sizes, float32. Returns a dict."""
     rng = np.random.default_rng(seed)
     model = MODELS[name](**PAPER, seed=seed, dtype=np.float32)
-    optimizer = Adam(model.params)
+    optimizer, sgd = Adam(model.params), SGD(model.params, lr=1e-6)
     x = rng.uniform(size=(batch_size, 392)).astype(np.float32)
     y = rng.uniform(size=(batch_size, 392)).astype(np.float32)
     labels = rng.integers(0, 10, size=batch_size)
 
     def train_step():
         optimizer.step(model.loss_and_grads(x, y, labels)[1])
+
+    def sgd_step():
+        sgd.step(model.loss_and_grads(x, y, labels)[1])
 
     def grads_only():
         model.loss_and_grads(x, y, labels)
@@ -104,16 +113,14 @@ def bench_model(name, *, batch_size=100, repeats=7, number=20, eval_samples=10_0
         for a, b in gemms:
             a @ b
 
-    for fn in (train_step, gemms_only):
-        _median_seconds(fn, 1, 5)  # warm-up
-    step = _median_seconds(train_step, repeats, number)
-    backprop = _median_seconds(grads_only, repeats, number)
-    gemm = _median_seconds(gemms_only, repeats, number)
+    timed = (train_step, sgd_step, grads_only, gemms_only)
+    _median_seconds(timed, 1, 5)  # warm-up
+    step, step_sgd, backprop, gemm = _median_seconds(timed, repeats, number)
     flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in gemms)
 
     ex = rng.uniform(size=(eval_samples, 392)).astype(np.float32)
     ey = rng.uniform(size=(eval_samples, 392)).astype(np.float32)
-    evaluate = _median_seconds(lambda: model.predict_proba(ex, ey), max(3, repeats // 2), 1)
+    (evaluate,) = _median_seconds([lambda: model.predict_proba(ex, ey)], max(3, repeats // 2), 1)
 
     tracemalloc.start()
     model.predict_proba(ex, ey)
@@ -127,8 +134,9 @@ def bench_model(name, *, batch_size=100, repeats=7, number=20, eval_samples=10_0
 
     return {
         "model": name, "params": model.n_params, "batch_size": batch_size,
-        "step_ms": 1e3 * step, "backprop_ms": 1e3 * backprop, "gemm_ms": 1e3 * gemm,
-        "step_over_gemm": step / gemm, "gemm_gflops": flops / gemm / 1e9,
+        "step_ms": 1e3 * step, "step_sgd_ms": 1e3 * step_sgd, "backprop_ms": 1e3 * backprop,
+        "gemm_ms": 1e3 * gemm, "step_over_gemm": step / gemm, "step_sgd_over_gemm": step_sgd / gemm,
+        "backprop_over_gemm": backprop / gemm, "gemm_gflops": flops / gemm / 1e9,
         "mflop_per_sample": flops / batch_size / 1e6,
         "train_samples_per_s": batch_size / step, "epoch_60k_s": 60_000 * step / batch_size,
         "eval_samples_per_s": eval_samples / evaluate,
@@ -150,12 +158,14 @@ def bench_gradcheck():
 
 def format_table(rows):
     """The benchmark figures as a Markdown table."""
-    columns = [("model", "{}"), ("step_ms", "{:.2f}"), ("gemm_ms", "{:.2f}"), ("step_over_gemm", "{:.2f}"),
+    columns = [("model", "{}"), ("gemm_ms", "{:.2f}"), ("backprop_ms", "{:.2f}"), ("backprop_over_gemm", "{:.2f}"),
+               ("step_ms", "{:.2f}"), ("step_over_gemm", "{:.2f}"), ("step_sgd_over_gemm", "{:.2f}"),
                ("gemm_gflops", "{:.0f}"), ("train_samples_per_s", "{:,.0f}"), ("epoch_60k_s", "{:.2f}"),
                ("eval_samples_per_s", "{:,.0f}"), ("train_peak_extra_mb", "{:.1f}"),
                ("eval_10k_peak_mb", "{:.1f}")]
-    headers = ["model", "step (ms)", "its GEMMs (ms)", "step / GEMM", "GEMM GFLOP/s", "train samples/s",
-               "60k epoch (s)", "eval samples/s", "train peak (MiB)", "eval 10k peak (MiB)"]
+    headers = ["model", "GEMMs (ms)", "backprop (ms)", "backprop / GEMM", "step (ms)", "step / GEMM",
+               "SGD step / GEMM", "GEMM GFLOP/s", "train samples/s", "60k epoch (s)", "eval samples/s",
+               "train peak (MiB)", "eval 10k peak (MiB)"]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for r in rows:
         lines.append("| " + " | ".join(fmt.format(r[k].upper() if k == "model" else r[k])
@@ -176,7 +186,9 @@ def run_bench(*, batch_size=100, repeats=7, json_path=None, models=("emf", "imf"
     log(f"float32, paper sizes, batch {batch_size}, Adam; medians of {repeats} repetitions "
         f"({result['machine']}, numpy {np.__version__}, BLAS threads {result['blas_threads']})")
     log(format_table(rows))
-    log(f"step = loss_and_grads + Adam update; its GEMMs = the same step's matrix products run bare. "
+    log(f"GEMMs = the matrix products of one step, run bare; backprop = loss_and_grads; step = backprop + "
+        f"Adam update (the training default; throughput and epoch time are for it); SGD step = backprop + "
+        f"SGD-momentum update. "
         f"Model state (params + Adam moments): " + ", ".join(f"{r['model'].upper()} {r['state_mb']:.1f} MiB"
                                                            for r in rows))
     log(f"gradient-check suite (dmf-numpy gradcheck --model all): {gradcheck_s:.1f} s")
