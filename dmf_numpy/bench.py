@@ -186,10 +186,10 @@ def run_bench(*, batch_size=100, repeats=7, json_path=None, models=("emf", "imf"
     log(f"float32, paper sizes, batch {batch_size}, Adam; medians of {repeats} repetitions "
         f"({result['machine']}, numpy {np.__version__}, BLAS threads {result['blas_threads']})")
     log(format_table(rows))
-    log(f"GEMMs = the matrix products of one step, run bare; backprop = loss_and_grads; step = backprop + "
-        f"Adam update (the training default; throughput and epoch time are for it); SGD step = backprop + "
-        f"SGD-momentum update. "
-        f"Model state (params + Adam moments): " + ", ".join(f"{r['model'].upper()} {r['state_mb']:.1f} MiB"
+    log("GEMMs = the matrix products of one step, run bare; backprop = loss_and_grads; step = backprop + "
+        "Adam update (the training default; throughput and epoch time are for it); SGD step = backprop + "
+        "SGD-momentum update. "
+        "Model state (params + Adam moments): " + ", ".join(f"{r['model'].upper()} {r['state_mb']:.1f} MiB"
                                                            for r in rows))
     log(f"gradient-check suite (dmf-numpy gradcheck --model all): {gradcheck_s:.1f} s")
     if json_path is not None:

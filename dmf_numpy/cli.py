@@ -76,7 +76,7 @@ def cmd_train(args):
     out_dir = args.out or Path("runs") / config.run_name
     result = run(config, data_dir=args.data_dir, out_dir=out_dir, resume=args.resume)
     errors = result["final_test_error"]
-    print(f"final test error: " + ", ".join(f"{c} {e:.2f}%" for c, e in errors.items())
+    print("final test error: " + ", ".join(f"{c} {e:.2f}%" for c, e in errors.items())
           + f" ({result['seconds']:.0f} s); wrote {out_dir}/")
     return 0
 
