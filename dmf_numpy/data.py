@@ -104,15 +104,29 @@ def read_idx(path):
         byte, or the data is shorter or longer than the header says.
     """
     path = Path(path)
-    return _parse_idx(_decompress(path, _read_bytes(path)), path)
+    return _parse_idx(_decompress(path, read_bytes(path)), path)
 
 
-def _read_bytes(path):
+def read_bytes(path):
     """Return the whole content of ``path`` as bytes, or raise DataError naming it."""
     try:
         return path.read_bytes()
     except OSError as err:
         raise DataError(f"{path}: cannot read: {err}") from err
+
+
+def check_sha256(path, content, expected, what="canonical"):
+    """Raise DataError unless ``content`` (the bytes of ``path``) has SHA-256 ``expected``.
+
+    ``what`` names the expected file in the message ("canonical MNIST", ...).
+    """
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != expected:
+        raise DataError(
+            f"{path}: checksum mismatch: expected SHA-256 {expected}, got {actual}; "
+            f"the file is damaged or not the {what} file (replace it, or pass "
+            "verify=False to skip this check)"
+        )
 
 
 def _decompress(path, content):
@@ -516,16 +530,10 @@ def _load_mnist_file(path, spec, verify):
 
 
 def _read_mnist_file(path, spec, verify):
-    content = _read_bytes(path)
+    content = read_bytes(path)
     if verify:
         expected = spec.gz_sha256 if path.name == spec.gz_name else spec.raw_sha256
-        actual = hashlib.sha256(content).hexdigest()
-        if actual != expected:
-            raise DataError(
-                f"{path}: checksum mismatch: expected SHA-256 {expected}, got {actual}; "
-                "the file is damaged or not the canonical MNIST file (replace it, or pass "
-                "verify=False to skip this check)"
-            )
+        check_sha256(path, content, expected, "canonical MNIST")
     array = _parse_idx(_decompress(path, content), path)
     expected_ndim = len(spec.shape)
     if array.ndim != expected_ndim:

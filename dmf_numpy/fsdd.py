@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import read_wav
-from .data import DataError, missing_data_error, resolve_data_dir
+from .data import DataError, missing_data_error, read_bytes, resolve_data_dir
 
 SAMPLE_RATE = 8000
 """Every FSDD recording is sampled at 8 kHz."""
@@ -130,10 +130,7 @@ def _verify(folder, paths):
                         "(pass verify=False to read another set)")
     digest = hashlib.sha256()
     for path in paths:
-        try:
-            digest.update(path.read_bytes())
-        except OSError as err:
-            raise DataError(f"{path}: cannot read: {err}") from err
+        digest.update(read_bytes(path))
     if digest.hexdigest() != SHA256:
         raise DataError(f"{folder}: checksum mismatch: expected SHA-256 {SHA256} of the files "
                         f"concatenated in name order, got {digest.hexdigest()}; a file is damaged or "

@@ -21,14 +21,13 @@ from and where to put them; a damaged or malformed one raises
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .data import DataError, missing_data_error, resolve_data_dir
+from .data import DataError, check_sha256, missing_data_error, read_bytes, resolve_data_dir
 
 IMAGE_SIZE = 128
 """Bins of the SIFT bag-of-words histogram of an image."""
@@ -112,14 +111,7 @@ def load_wiki(data_dir=None, *, verify=True):
         raise missing_data_error("wiki", list(WIKI_FILES), set(WIKI_FILES), where,
                                  ["(Either file is enough.)", PROVENANCE])
     if verify:
-        try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError as err:
-            raise DataError(f"{path}: cannot read: {err}") from err
-        if digest != WIKI_FILES[path.name]:
-            raise DataError(f"{path}: checksum mismatch: expected SHA-256 {WIKI_FILES[path.name]}, "
-                            f"got {digest}; the file is damaged or not the canonical copy (replace "
-                            "it, or pass verify=False to skip this check)")
+        check_sha256(path, read_bytes(path), WIKI_FILES[path.name])
     arrays = _read_npz(path) if path.suffix == ".npz" else _read_mat(path)
     return WikiData(**_checked(path, arrays), path=path)
 
