@@ -2,21 +2,18 @@
 framework (gradients checked), the input conditions, and the run end to end on a subset."""
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dmf_numpy.finite_differences import BOUND
-
-from dmf_numpy import data
 from dmf_numpy.audiovisual import (CONDITIONS, PAPER_TABLE2, ROWS, condition_inputs,
                                    pair_images, run_audiovisual)
+from dmf_numpy.finite_differences import BOUND
 from dmf_numpy.generative import GenerativeDMF, gradcheck
 from dmf_numpy.model import EMF, IMF
 
-SHARED = Path(os.environ.get(data.DATA_ENV_VAR) or Path(__file__).resolve().parents[2] / "shared" / "data")
+from conftest import SHARED_DATA as SHARED
+
 HAVE_DATA = (SHARED / "fsdd" / "recordings").is_dir() and (SHARED / "mnist").is_dir()
 
 SIZES = dict(x_dims=(6, 5, 4), y_dims=(7, 5, 3), shared_dims=(5, 4, 3))

@@ -1,8 +1,6 @@
 """The FSDD loader: where it looks, what it reads from the file names, and its errors, on small
 folders of synthetic WAV files; then the real recordings when they are present."""
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +10,8 @@ from dmf_numpy import data
 from dmf_numpy.data import DataError, MissingDataError
 from dmf_numpy.fsdd import N_FILES, SPEAKERS, load_fsdd
 
-SHARED = Path(os.environ.get(data.DATA_ENV_VAR) or Path(__file__).resolve().parents[2] / "shared" / "data")
+from conftest import SHARED_DATA as SHARED
+
 HAVE_FSDD = (SHARED / "fsdd" / "recordings").is_dir()
 
 

@@ -2,19 +2,17 @@
 the MNIST halves (and on the real MNIST when present)."""
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 from matplotlib.image import imread
 
 import dmf_numpy.reconstruct as reconstruct
-from dmf_numpy import data
 from dmf_numpy.data import MNISTHalves
 from dmf_numpy.reconstruct import join_halves, run_reconstruct
 
-SHARED = Path(os.environ.get(data.DATA_ENV_VAR) or Path(__file__).resolve().parents[2] / "shared" / "data")
+from conftest import SHARED_DATA as SHARED
+
 HAVE_MNIST = any((folder / "train-images-idx3-ubyte.gz").is_file() for folder in (SHARED, SHARED / "mnist"))
 TINY = dict(x_dims=(392, 24), y_dims=(392, 24), shared_dims=(24, 12))
 

@@ -2,17 +2,15 @@
 and the retrieval run end to end on the real Wikipedia features (when present)."""
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dmf_numpy import data
 from dmf_numpy.retrieval import (CCA, PAPER_TABLE3, average_precision, cosine_similarity,
                                  cross_modal_map, mean_average_precision, run_retrieval, standardize)
 
-SHARED = Path(os.environ.get(data.DATA_ENV_VAR) or Path(__file__).resolve().parents[2] / "shared" / "data")
+from conftest import SHARED_DATA as SHARED
+
 HAVE_WIKI = any((folder / name).is_file() for folder in (SHARED, SHARED / "wiki")
                 for name in ("wiki_rasiwasia2010.npz", "wiki_data.mat"))
 

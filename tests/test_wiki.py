@@ -4,8 +4,6 @@ The tests write small files of their own (so they check with ``verify=False``, t
 being those of the real files); the real data is needed only by the last test.
 """
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +13,8 @@ from dmf_numpy import data
 from dmf_numpy.data import DataError, MissingDataError
 from dmf_numpy.wiki import load_wiki
 
-SHARED = Path(os.environ.get(data.DATA_ENV_VAR) or Path(__file__).resolve().parents[2] / "shared" / "data")
+from conftest import SHARED_DATA as SHARED
+
 REAL_WIKI = SHARED / "wiki" if (SHARED / "wiki").is_dir() else SHARED
 
 
