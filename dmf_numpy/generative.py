@@ -105,6 +105,7 @@ from .finite_differences import check_tensors
 from .model import DMF, MODALITIES, MODELS, add_layer, pre_activation
 from .ops import sigmoid, sigmoid_backward
 from .optim import Adam, decayed_lr
+from .train import minibatch_epoch
 
 #: The encoder's softmax head: unused, and not part of the generative model.
 HEAD = ("W_out", "b_out")
@@ -625,19 +626,17 @@ def fit(model, x, y, *, epochs, batch_size=100, lr=1e-3, lr_decay=1.0, drop_rate
     rng = np.random.default_rng([seed, 2])
     optimizer = Adam(model.params, lr=lr)
     n = x.shape[0]
+
+    def batch_loss(batch):
+        xb, yb = x[batch], y[batch]
+        return model.loss_and_grads(xb, yb, inputs=drop_modalities(xb, yb, rng, drop_rates))
+
     history = []
     for epoch in range(epochs):
         start = time.perf_counter()
         optimizer.lr = decayed_lr(lr, lr_decay, epoch)
-        order = rng.permutation(n)
-        losses = []
-        for begin in range(0, n, batch_size):
-            batch = order[begin:begin + batch_size]
-            xb, yb = x[batch], y[batch]
-            loss, grads = model.loss_and_grads(xb, yb, inputs=drop_modalities(xb, yb, rng, drop_rates))
-            optimizer.step(grads)
-            losses.append(loss)
-        history.append({"epoch": epoch + 1, "lr": optimizer.lr, "train_loss": float(np.mean(losses)),
+        train_loss = minibatch_epoch(optimizer, n, batch_size, rng, batch_loss)
+        history.append({"epoch": epoch + 1, "lr": optimizer.lr, "train_loss": train_loss,
                         "seconds": time.perf_counter() - start})
         log(f"[generative DMF] epoch {epoch + 1}/{epochs}  loss {history[-1]['train_loss']:.4f}  "
             f"{history[-1]['seconds']:.1f}s")

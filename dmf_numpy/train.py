@@ -140,11 +140,33 @@ def train_epoch(model, optimizer, train, config, epoch, rng):
     """
     optimizer.lr = decayed_lr(config.lr, config.lr_decay, epoch)
     left, right, labels = train
-    order = rng.permutation(labels.shape[0])
+    return minibatch_epoch(optimizer, labels.shape[0], config.batch_size, rng,
+                           lambda batch: model.loss_and_grads(left[batch], right[batch], labels[batch]))
+
+
+def minibatch_epoch(optimizer, n, batch_size, rng, batch_loss):
+    """One pass over ``n`` samples in a random order, one optimizer step per mini-batch.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    n : int
+        Number of training samples.
+    batch_size : int
+    rng : numpy.random.Generator
+        Draws the order (one permutation), and is free for ``batch_loss`` to use after that.
+    batch_loss : callable
+        ``batch_loss(indices (B,)) -> (loss, grads)`` for the samples at ``indices``.
+
+    Returns
+    -------
+    float
+        The mean loss over the epoch's mini-batches.
+    """
+    order = rng.permutation(n)
     losses = []
-    for begin in range(0, labels.shape[0], config.batch_size):
-        batch = order[begin:begin + config.batch_size]
-        loss, grads = model.loss_and_grads(left[batch], right[batch], labels[batch])
+    for begin in range(0, n, batch_size):
+        loss, grads = batch_loss(order[begin:begin + batch_size])
         optimizer.step(grads)
         losses.append(loss)
     return float(np.mean(losses))
