@@ -4,11 +4,13 @@ For EMF, IMF and DMF at the paper's MNIST sizes (float32, batch 100 by default) 
 
 - the training step (``loss_and_grads`` plus an Adam update) as the median of several timed
   repetitions after a warm-up, the throughput in samples/s and the implied time of a
-  60,000-sample epoch; the same with SGD-momentum's cheaper update, and ``loss_and_grads``
-  alone (the hand-written backprop without any update);
+  60,000-sample epoch; the same with SGD-momentum's cheaper update, ``loss_and_grads``
+  alone (the hand-written backprop without any update), and each update alone;
 - the *same step's* matrix products run bare: every ``@`` of one step is recorded with its
   operand shapes and memory layouts (:class:`_MatmulRecorder`) and replayed on fresh arrays;
   the ratio step / GEMM says how much of the step is spent outside BLAS;
+- the machine's matrix-multiply rate on one large square product (:func:`peak_gflops`), so
+  that the rate of the step's own, smaller products can be read as a fraction of it;
 - evaluation throughput (``predict_proba``, batched), and peak memory (``tracemalloc``, which
   sees NumPy's allocations) of training steps and of evaluating 10,000 samples;
 - the time of the full gradient-check suite (``dmf-numpy gradcheck --model all``).
@@ -106,6 +108,14 @@ def bench_model(name, *, batch_size=100, repeats=7, number=20, eval_samples=10_0
     def grads_only():
         model.loss_and_grads(x, y, labels)
 
+    grads = model.loss_and_grads(x, y, labels)[1]
+
+    def adam_only():
+        optimizer.step(grads)
+
+    def sgd_only():
+        sgd.step(grads)
+
     gemms = [(_operand(rng, *a, np.float32), _operand(rng, *b, np.float32))
              for a, b in step_gemms(model, x, y, labels)]
 
@@ -113,9 +123,9 @@ def bench_model(name, *, batch_size=100, repeats=7, number=20, eval_samples=10_0
         for a, b in gemms:
             a @ b
 
-    timed = (train_step, sgd_step, grads_only, gemms_only)
+    timed = (train_step, sgd_step, grads_only, gemms_only, adam_only, sgd_only)
     _median_seconds(timed, 1, 5)  # warm-up
-    step, step_sgd, backprop, gemm = _median_seconds(timed, repeats, number)
+    step, step_sgd, backprop, gemm, adam, sgd_update = _median_seconds(timed, repeats, number)
     flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in gemms)
 
     ex = rng.uniform(size=(eval_samples, 392)).astype(np.float32)
@@ -135,7 +145,8 @@ def bench_model(name, *, batch_size=100, repeats=7, number=20, eval_samples=10_0
     return {
         "model": name, "params": model.n_params, "batch_size": batch_size,
         "step_ms": 1e3 * step, "step_sgd_ms": 1e3 * step_sgd, "backprop_ms": 1e3 * backprop,
-        "gemm_ms": 1e3 * gemm, "step_over_gemm": step / gemm, "step_sgd_over_gemm": step_sgd / gemm,
+        "gemm_ms": 1e3 * gemm, "adam_ms": 1e3 * adam, "sgd_ms": 1e3 * sgd_update,
+        "step_over_gemm": step / gemm, "step_sgd_over_gemm": step_sgd / gemm,
         "backprop_over_gemm": backprop / gemm, "gemm_gflops": flops / gemm / 1e9,
         "mflop_per_sample": flops / batch_size / 1e6,
         "train_samples_per_s": batch_size / step, "epoch_60k_s": 60_000 * step / batch_size,
@@ -144,6 +155,16 @@ def bench_model(name, *, batch_size=100, repeats=7, number=20, eval_samples=10_0
         "train_peak_extra_mb": train_peak / 2**20,
         "eval_10k_peak_mb": eval_peak / 2**20,
     }
+
+
+def peak_gflops(*, size=2000, repeats=5, dtype=np.float32, seed=0):
+    """The machine's matrix-multiply rate in GFLOP/s: median over ``repeats`` of one
+    ``(size, size) @ (size, size)`` product, large enough for BLAS to run near its peak."""
+    rng = np.random.default_rng(seed)
+    a, b = (rng.standard_normal((size, size)).astype(dtype) for _ in range(2))
+    a @ b  # warm-up
+    (seconds,) = _median_seconds([lambda: a @ b], repeats, 1)
+    return 2 * size**3 / seconds / 1e9
 
 
 def bench_gradcheck():
@@ -159,13 +180,13 @@ def bench_gradcheck():
 def format_table(rows):
     """The benchmark figures as a Markdown table."""
     columns = [("model", "{}"), ("gemm_ms", "{:.2f}"), ("backprop_ms", "{:.2f}"), ("backprop_over_gemm", "{:.2f}"),
-               ("step_ms", "{:.2f}"), ("step_over_gemm", "{:.2f}"), ("step_sgd_over_gemm", "{:.2f}"),
-               ("gemm_gflops", "{:.0f}"), ("train_samples_per_s", "{:,.0f}"), ("epoch_60k_s", "{:.2f}"),
-               ("eval_samples_per_s", "{:,.0f}"), ("train_peak_extra_mb", "{:.1f}"),
+               ("adam_ms", "{:.2f}"), ("step_ms", "{:.2f}"), ("step_over_gemm", "{:.2f}"),
+               ("step_sgd_over_gemm", "{:.2f}"), ("gemm_gflops", "{:.0f}"), ("train_samples_per_s", "{:,.0f}"),
+               ("epoch_60k_s", "{:.2f}"), ("eval_samples_per_s", "{:,.0f}"), ("train_peak_extra_mb", "{:.1f}"),
                ("eval_10k_peak_mb", "{:.1f}")]
-    headers = ["model", "GEMMs (ms)", "backprop (ms)", "backprop / GEMM", "step (ms)", "step / GEMM",
-               "SGD step / GEMM", "GEMM GFLOP/s", "train samples/s", "60k epoch (s)", "eval samples/s",
-               "train peak (MiB)", "eval 10k peak (MiB)"]
+    headers = ["model", "GEMMs (ms)", "backprop (ms)", "backprop / GEMM", "Adam update (ms)", "step (ms)",
+               "step / GEMM", "SGD step / GEMM", "GEMM GFLOP/s", "train samples/s", "60k epoch (s)",
+               "eval samples/s", "train peak (MiB)", "eval 10k peak (MiB)"]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for r in rows:
         lines.append("| " + " | ".join(fmt.format(r[k].upper() if k == "model" else r[k])
@@ -175,13 +196,14 @@ def format_table(rows):
 
 def run_bench(*, batch_size=100, repeats=7, json_path=None, models=("emf", "imf", "dmf"), log=print):
     """Run the benchmark, print the table, optionally write JSON. Returns the result dict."""
+    peak = peak_gflops()
     rows = [bench_model(m, batch_size=batch_size, repeats=repeats) for m in models]
     gradcheck_s, gradcheck_status = bench_gradcheck()
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "processor": platform.processor(), "python": platform.python_version(), "numpy": np.__version__,
         "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
-        "rows": rows, "gradcheck_all_s": gradcheck_s, "gradcheck_ok": gradcheck_status == 0,
+        "peak_gflops": peak, "rows": rows, "gradcheck_all_s": gradcheck_s, "gradcheck_ok": gradcheck_status == 0,
     }
     log(f"float32, paper sizes, batch {batch_size}, Adam; medians of {repeats} repetitions "
         f"({result['machine']}, numpy {np.__version__}, BLAS threads {result['blas_threads']})")
@@ -191,6 +213,9 @@ def run_bench(*, batch_size=100, repeats=7, json_path=None, models=("emf", "imf"
         "SGD-momentum update. "
         "Model state (params + Adam moments): " + ", ".join(f"{r['model'].upper()} {r['state_mb']:.1f} MiB"
                                                            for r in rows))
+    log(f"machine's GEMM rate (one 2000 x 2000 float32 product): {peak:.0f} GFLOP/s; the steps' own products "
+        "run at " + ", ".join(f"{r['model'].upper()} {100 * r['gemm_gflops'] / peak:.0f} %" for r in rows)
+        + " of it")
     log(f"gradient-check suite (dmf-numpy gradcheck --model all): {gradcheck_s:.1f} s")
     if json_path is not None:
         write_json(json_path, result)
