@@ -194,18 +194,40 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def run_bench(*, batch_size=100, repeats=7, json_path=None, models=("emf", "imf", "dmf"), log=print):
-    """Run the benchmark, print the table, optionally write JSON. Returns the result dict."""
-    peak = peak_gflops()
-    rows = [bench_model(m, batch_size=batch_size, repeats=repeats) for m in models]
+def median_rows(runs):
+    """Per model, the median over ``runs`` (a list of row lists, one per run) of every figure."""
+    return [{k: v if isinstance(v, (str, int)) else float(np.median([run[i][k] for run in runs]))
+             for k, v in first.items()} for i, first in enumerate(runs[0])]
+
+
+def run_bench(*, batch_size=100, repeats=7, runs=1, json_path=None, models=("emf", "imf", "dmf"), log=print):
+    """Run the benchmark ``runs`` times, print the table of medians, optionally write JSON.
+
+    Returns the result dict: ``rows`` holds the medians over the runs, ``runs`` every run's rows.
+    """
+    for name, value in (("batch_size", batch_size), ("repeats", repeats), ("runs", runs)):
+        if value < 1:
+            raise ValueError(f"{name}: expected a positive integer, got {value}")
+    per_run = []
+    for r in range(runs):
+        peak = peak_gflops()
+        rows = [bench_model(m, batch_size=batch_size, repeats=repeats) for m in models]
+        for row in rows:
+            row["peak_gflops"], row["gemm_of_peak"] = peak, row["gemm_gflops"] / peak
+        per_run.append(rows)
+        if runs > 1:
+            log(f"run {r + 1}/{runs}: " + ", ".join(f"{row['model'].upper()} step {row['step_ms']:.2f} ms"
+                                                   for row in rows))
+    rows = median_rows(per_run)
     gradcheck_s, gradcheck_status = bench_gradcheck()
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "processor": platform.processor(), "python": platform.python_version(), "numpy": np.__version__,
-        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
-        "peak_gflops": peak, "rows": rows, "gradcheck_all_s": gradcheck_s, "gradcheck_ok": gradcheck_status == 0,
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"), "repeats": repeats,
+        "rows": rows, "runs": per_run, "gradcheck_all_s": gradcheck_s, "gradcheck_ok": gradcheck_status == 0,
     }
-    log(f"float32, paper sizes, batch {batch_size}, Adam; medians of {repeats} repetitions "
+    over_runs = f", then the median over {runs} runs" if runs > 1 else ""
+    log(f"float32, paper sizes, batch {batch_size}, Adam; medians of {repeats} repetitions{over_runs} "
         f"({result['machine']}, numpy {np.__version__}, BLAS threads {result['blas_threads']})")
     log(format_table(rows))
     log("GEMMs = the matrix products of one step, run bare; backprop = loss_and_grads; step = backprop + "
@@ -213,9 +235,9 @@ def run_bench(*, batch_size=100, repeats=7, json_path=None, models=("emf", "imf"
         "SGD-momentum update. "
         "Model state (params + Adam moments): " + ", ".join(f"{r['model'].upper()} {r['state_mb']:.1f} MiB"
                                                            for r in rows))
-    log(f"machine's GEMM rate (one 2000 x 2000 float32 product): {peak:.0f} GFLOP/s; the steps' own products "
-        "run at " + ", ".join(f"{r['model'].upper()} {100 * r['gemm_gflops'] / peak:.0f} %" for r in rows)
-        + " of it")
+    log(f"machine's GEMM rate (one 2000 x 2000 float32 product): {rows[0]['peak_gflops']:.0f} GFLOP/s; the "
+        "steps' own products run at " + ", ".join(f"{r['model'].upper()} {100 * r['gemm_of_peak']:.0f} %"
+                                                 for r in rows) + " of it")
     log(f"gradient-check suite (dmf-numpy gradcheck --model all): {gradcheck_s:.1f} s")
     if json_path is not None:
         write_json(json_path, result)

@@ -150,7 +150,7 @@ def cmd_bench(args):
     """Measure training and evaluation speed against the machine's matrix-multiply limit."""
     from .bench import run_bench
 
-    result = run_bench(batch_size=args.batch_size, repeats=args.repeats, json_path=args.json)
+    result = run_bench(batch_size=args.batch_size, repeats=args.repeats, runs=args.runs, json_path=args.json)
     return 0 if result["gradcheck_ok"] else 1
 
 
@@ -246,6 +246,8 @@ def build_parser():
                             description=cmd_bench.__doc__)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--repeats", type=int, default=7, help="timed repetitions, median reported")
+    p.add_argument("--runs", type=int, default=1,
+                   help="run the whole benchmark this many times and report the median of each figure")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.set_defaults(func=cmd_bench)
     return parser

@@ -1,9 +1,11 @@
 """The benchmark's instruments: the matmul recorder sees every product of a step."""
 
+import json
+
 import numpy as np
 import pytest
 
-from dmf_numpy.bench import _operand, format_table, step_gemms
+from dmf_numpy.bench import _operand, format_table, median_rows, run_bench, step_gemms
 from dmf_numpy.model import MODELS
 
 from conftest import SMALL
@@ -38,3 +40,27 @@ def test_format_table_has_a_row_per_model():
                train_peak_extra_mb=10.0, eval_10k_peak_mb=5.0)
     table = format_table([row, {**row, "model": "imf"}])
     assert table.count("\n") == 3 and "| DMF | 0.90 | 0.95 | 1.05 | 0.05 | 1.00 | 1.10 | 1.08 |" in table and "| IMF |" in table
+
+
+def test_median_rows_takes_each_figure_over_the_runs():
+    runs = [[{"model": "dmf", "params": 7, "step_ms": t, "gemm_ms": 2 * t}] for t in (3.0, 1.0, 2.0)]
+    assert median_rows(runs) == [{"model": "dmf", "params": 7, "step_ms": 2.0, "gemm_ms": 4.0}]
+
+
+def test_run_bench_writes_every_run_and_their_medians(tmp_path):
+    lines = []
+    result = run_bench(models=("imf",), repeats=1, runs=2, json_path=tmp_path / "bench.json", log=lines.append)
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert len(saved["runs"]) == 2 and saved["gradcheck_ok"] and result["gradcheck_ok"]
+    (row,) = saved["rows"]
+    for key in ("step_ms", "adam_ms", "gemm_of_peak"):
+        values = sorted(run[0][key] for run in saved["runs"])
+        assert values[0] <= row[key] <= values[1] and row[key] > 0
+    assert 0 < row["gemm_of_peak"] < 1.5  # a step's small products cannot run far above a large one's rate
+    assert "| IMF |" in "\n".join(lines) and "median over 2 runs" in lines[2]
+
+
+@pytest.mark.parametrize("option", ["runs", "repeats", "batch_size"])
+def test_run_bench_refuses_a_count_below_one(option):
+    with pytest.raises(ValueError, match=option):
+        run_bench(**{option: 0}, log=lambda line: None)
