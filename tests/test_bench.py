@@ -34,12 +34,13 @@ def test_replayed_operands_keep_the_memory_layout():
 
 
 def test_format_table_has_a_row_per_model():
-    row = dict(model="dmf", step_ms=1.0, gemm_ms=0.9, adam_ms=0.05, step_over_gemm=1.1, gemm_gflops=100.0, backprop_ms=0.95,
-               backprop_over_gemm=1.05, step_sgd_over_gemm=1.08,
+    row = dict(model="dmf", step_ms=1.0, gemm_ms=0.9, adam_ms=0.05, step_over_gemm=1.1, gemm_gflops=100.0,
+               backprop_ms=0.95, backprop_over_gemm=1.05, step_sgd_over_gemm=1.08,
                train_samples_per_s=1e5, epoch_60k_s=0.6, eval_samples_per_s=3e5,
                train_peak_extra_mb=10.0, eval_10k_peak_mb=5.0)
     table = format_table([row, {**row, "model": "imf"}])
-    assert table.count("\n") == 3 and "| DMF | 0.90 | 0.95 | 1.05 | 0.05 | 1.00 | 1.10 | 1.08 |" in table and "| IMF |" in table
+    assert table.count("\n") == 3 and "| IMF |" in table
+    assert "| DMF | 0.90 | 0.95 | 1.05 | 0.05 | 1.00 | 1.10 | 1.08 |" in table
 
 
 def test_median_rows_takes_each_figure_over_the_runs():
