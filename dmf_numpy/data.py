@@ -124,8 +124,8 @@ def check_sha256(path, content, expected, what="canonical"):
     if actual != expected:
         raise DataError(
             f"{path}: checksum mismatch: expected SHA-256 {expected}, got {actual}; "
-            f"the file is damaged or not the {what} file (replace it, or pass "
-            "verify=False to skip this check)"
+            f"the file is damaged or not the {what} file (replace it with the {what} file, "
+            "or, from Python, pass verify=False to skip this check)"
         )
 
 

@@ -114,24 +114,44 @@ def load_fsdd(data_dir=None, *, verify=True):
     if bad:
         raise DataError(f"{folder / bad[0]}: file name not of the form {{digit}}_{{speaker}}_{{take}}.wav "
                         f"({len(bad)} such file(s))")
+    signals = [read_wav(p, sample_rate=SAMPLE_RATE) for p in paths]  # names a malformed file
     if verify:
         _verify(folder, paths)
-    return FSDD(signals=[read_wav(p, sample_rate=SAMPLE_RATE) for p in paths],
+    return FSDD(signals=signals,
                 digits=np.array([int(m["digit"]) for m in names], dtype=np.int64),
                 speakers=np.array([m["speaker"] for m in names]),
                 takes=np.array([int(m["take"]) for m in names], dtype=np.int64),
                 folder=folder)
 
 
+def _canonical_names():
+    """The 3,000 file names of the FSDD."""
+    return {f"{digit}_{speaker}_{take}.wav" for digit in range(10) for speaker in SPEAKERS for take in range(50)}
+
+
+def _first(names, most=5):
+    """Up to ``most`` of ``names``, sorted and comma-separated, with the count of the rest."""
+    names = sorted(names)
+    rest = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + rest
+
+
 def _verify(folder, paths):
-    """Raise DataError unless ``paths`` are the 3,000 canonical files (count and checksum)."""
-    if len(paths) != N_FILES:
-        raise DataError(f"{folder}: {len(paths)} WAV files, expected the {N_FILES} of the FSDD "
-                        "(pass verify=False to read another set)")
+    """Raise DataError unless ``paths`` are the 3,000 canonical files (names, then checksum)."""
+    found, expected = {p.name for p in paths}, _canonical_names()
+    if found != expected:
+        problems = [f"missing {_first(expected - found)}" if expected - found else "",
+                    f"not in the FSDD {_first(found - expected)}" if found - expected else ""]
+        raise DataError(f"{folder}: {len(paths)} WAV files, expected the {N_FILES} of the FSDD: "
+                        + "; ".join(p for p in problems if p)
+                        + " (copy the missing files from the FSDD, or, from Python, pass verify=False "
+                          "to read another set)")
     digest = hashlib.sha256()
     for path in paths:
         digest.update(read_bytes(path))
     if digest.hexdigest() != SHA256:
         raise DataError(f"{folder}: checksum mismatch: expected SHA-256 {SHA256} of the files "
-                        f"concatenated in name order, got {digest.hexdigest()}; a file is damaged or "
-                        "not the canonical one (replace it, or pass verify=False to skip this check)")
+                        f"concatenated in name order, got {digest.hexdigest()}; every file reads as a "
+                        "WAV file, but at least one differs from the canonical recording, and a single "
+                        "checksum cannot tell which (copy the folder afresh from the FSDD, or, from "
+                        "Python, pass verify=False to skip this check)")

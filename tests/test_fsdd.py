@@ -63,10 +63,23 @@ def test_bad_files_are_named(tmp_path):
         load_fsdd(folder, verify=False)
     folder = make_recordings(tmp_path / "c", ["1_theo_0.wav", "2_theo_0.wav"])
     (folder / "2_theo_0.wav").write_bytes((folder / "2_theo_0.wav").read_bytes()[:60])
-    with pytest.raises(DataError, match=r"2_theo_0\.wav: cannot read as a WAV file"):
-        load_fsdd(folder, verify=False)
-    with pytest.raises(DataError, match=f"2 WAV files, expected the {N_FILES}"):
-        load_fsdd(folder)  # verify=True
+    for verify in (False, True):  # a damaged file is named before any count or checksum
+        with pytest.raises(DataError, match=r"2_theo_0\.wav: cannot read as a WAV file"):
+            load_fsdd(folder, verify=verify)
+
+
+def test_an_incomplete_or_altered_set_names_what_is_wrong(tmp_path):
+    folder = tmp_path / "all"
+    folder.mkdir()
+    for name in [f"{d}_{s}_{t}.wav" for d in range(10) for s in SPEAKERS for t in range(50)]:
+        scipy.io.wavfile.write(folder / name, 8000, np.ones(20, dtype=np.int16))
+    (folder / "3_theo_7.wav").rename(folder / "3_theo_50.wav")
+    with pytest.raises(DataError, match=rf"{N_FILES} WAV files, expected the {N_FILES} of the FSDD: "
+                                        r"missing 3_theo_7\.wav; not in the FSDD 3_theo_50\.wav"):
+        load_fsdd(folder)
+    (folder / "3_theo_50.wav").rename(folder / "3_theo_7.wav")
+    with pytest.raises(DataError, match="checksum mismatch.*cannot tell which"):
+        load_fsdd(folder)  # every canonical name, none with the canonical content
 
 
 @pytest.mark.skipif(not HAVE_FSDD, reason=f"the FSDD recordings are absent (looked in {SHARED / 'fsdd'})")
