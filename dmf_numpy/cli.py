@@ -114,7 +114,6 @@ def cmd_paths(args):
 
     run_path_experiment(args.out, damage=args.damage, epochs=args.epochs, subset=args.subset,
                         seed=args.seed, data_dir=args.data_dir)
-    print(f"wrote {args.out}/paths.png and {args.out}/paths.csv")
     return 0
 
 
@@ -122,9 +121,8 @@ def cmd_reconstruct(args):
     """Train the generative DMF on MNIST halves; reconstruct the left half from the right alone."""
     from .reconstruct import run_reconstruct
 
-    result = run_reconstruct(args.out, epochs=args.epochs, damage=args.damage, subset=args.subset,
-                             seed=args.seed, data_dir=args.data_dir)
-    print(f"wrote {args.out}/reconstruct.png and {args.out}/results.json ({result['seconds']:.0f} s)")
+    run_reconstruct(args.out, epochs=args.epochs, damage=args.damage, subset=args.subset,
+                    seed=args.seed, data_dir=args.data_dir)
     return 0
 
 
@@ -133,7 +131,6 @@ def cmd_retrieval(args):
     from .retrieval import run_retrieval
 
     run_retrieval(args.out, seeds=args.seeds, epochs=args.epochs, data_dir=args.data_dir)
-    print(f"wrote {args.out}/table3.md, table3.csv and results.json")
     return 0
 
 
@@ -142,7 +139,6 @@ def cmd_audiovisual(args):
     from .audiovisual import run_audiovisual
 
     run_audiovisual(args.out, seeds=args.seeds, epochs=args.epochs, data_dir=args.data_dir, subset=args.subset)
-    print(f"wrote {args.out}/table2.md, table2.csv and results.json")
     return 0
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from dmf_numpy.cli import main
 
+from conftest import SHARED_DATA
+
 REPO_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -71,3 +73,25 @@ def test_table1_quick_end_to_end(tmp_path, monkeypatch):
     assert config["status"] == "done" and config["train_config"]["epochs"] == 2
     assert (out / "runs" / "dmf_damage0.70_seed0" / "history.csv").exists()
     assert "DMF" in (out / "table1.md").read_text()
+
+
+def _has(*paths):
+    return all((SHARED_DATA / p).exists() for p in paths)
+
+
+@pytest.mark.parametrize("argv, needs, written", [
+    (["paths", "--epochs", "1", "--subset", "600"], ["mnist"], ["paths.csv", "paths.png"]),
+    (["reconstruct", "--epochs", "1", "--subset", "600"], ["mnist"], ["reconstruct.png", "results.json"]),
+    (["retrieval", "--epochs", "1", "--seeds", "1"], ["wiki"], ["table3.md", "table3.csv", "results.json"]),
+    (["audiovisual", "--epochs", "1", "--seeds", "1", "--subset", "2"], ["mnist", "fsdd"],
+     ["table2.md", "table2.csv", "results.json"]),
+])
+def test_experiment_commands_end_to_end(argv, needs, written, tmp_path, capsys):
+    if not _has(*needs):
+        pytest.skip(f"needs {', '.join(needs)} under {SHARED_DATA} (set DMF_NUMPY_DATA)")
+    out = tmp_path / "out"
+    assert main([*argv, "--data-dir", str(SHARED_DATA), "--out", str(out)]) == 0
+    for name in written:
+        assert (out / name).stat().st_size > 0, name
+    assert capsys.readouterr().out.count("wrote ") == 1  # said once, by the experiment itself
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left behind
