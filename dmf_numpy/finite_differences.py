@@ -123,6 +123,17 @@ def check_tensors(loss, tensors, analytic, *, step=5e-3, max_entries=None, seed=
     return errors
 
 
+def worst_error(errors):
+    """The largest of the relative errors ``errors`` (a dict or an iterable); NaN if any is NaN.
+
+    A NaN error (a NaN in the analytic or the numerical gradient) must fail a check. Python's
+    ``max`` drops a NaN that does not come first; ``np.max`` propagates it, so that
+    ``worst_error(errors) < bound`` is False whenever one error is NaN.
+    """
+    values = np.asarray(list(errors.values() if isinstance(errors, dict) else errors), dtype=float)
+    return float(np.max(values))  # np.max propagates NaN
+
+
 def format_errors(errors, bound=BOUND):
     """A plain-text table of ``errors`` (tensor, max relative error, ok/FAIL)."""
     width = max(len(name) for name in errors)

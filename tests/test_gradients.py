@@ -7,7 +7,7 @@ import pytest
 import dmf_numpy.model as model_module
 from dmf_numpy import DMF, gradcheck
 from dmf_numpy.cli import main
-from dmf_numpy.finite_differences import BOUND
+from dmf_numpy.finite_differences import BOUND, worst_error
 
 from conftest import MODEL_CLASSES, SMALL
 
@@ -18,7 +18,7 @@ def test_gradcheck_every_entry_of_every_tensor(cls, batch):
     errors = gradcheck(model, *batch)
     print(f"\n{cls.name}: " + ", ".join(f"{k} {v:.1e}" for k, v in errors.items()))
     assert set(errors) == set(model.params) | {"x", "y"}
-    assert max(errors.values()) < BOUND, errors
+    assert worst_error(errors) < BOUND, errors
 
 
 @pytest.mark.parametrize("cls", MODEL_CLASSES, ids=lambda c: c.name)
@@ -30,7 +30,7 @@ def test_gradcheck_with_trained_like_weights(cls):
         p += rng.normal(scale=0.5, size=p.shape)
     x, y = rng.uniform(size=(9, 6)), rng.uniform(size=(9, 7))
     errors = gradcheck(model, x, y, rng.integers(0, 3, size=9))
-    assert max(errors.values()) < BOUND, errors
+    assert worst_error(errors) < BOUND, errors
 
 
 def test_gradcheck_leaves_the_model_unchanged(batch):
@@ -64,7 +64,7 @@ def no_shared_chain(delta_M_next, W_s):
 ])
 def test_gradcheck_fails_when_a_term_of_eqs_5_to_8_is_removed(monkeypatch, batch, helper, mutant, broken):
     model = DMF(**SMALL, seed=0, dtype=np.float64)
-    assert max(gradcheck(model, *batch).values()) < BOUND  # the intact code passes...
+    assert worst_error(gradcheck(model, *batch)) < BOUND  # the intact code passes...
     monkeypatch.setattr(model_module, helper, mutant)
     errors = gradcheck(model, *batch)  # ...the same check on the mutated backward pass fails
     print(f"\n{helper} -> {mutant.__name__}: " + ", ".join(f"{k} {errors[k]:.1e}" for k in sorted(broken)))
@@ -80,3 +80,21 @@ def test_cli_gradcheck_passes_and_fails(monkeypatch, capsys):
     monkeypatch.setattr(model_module, "eq6_shared_chain", no_shared_chain)
     assert main(["gradcheck", "--model", "dmf", "--small-only"]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def nan_shared_chain(delta_M_next, W_s):
+    """Eq. 6 gone wrong in the worst way: NaN flows down the shared stack."""
+    return np.full((delta_M_next.shape[0], W_s.shape[1]), np.nan)
+
+
+@pytest.mark.parametrize("errors", [{"a": 1e-9, "b": np.nan, "c": 2e-9}, {"a": np.nan, "b": 1e-9}])
+def test_worst_error_is_nan_wherever_a_nan_stands(errors):
+    assert np.isnan(worst_error(errors)) and not worst_error(errors) < BOUND
+
+
+def test_cli_gradcheck_fails_on_a_nan_gradient(monkeypatch, capsys):
+    """NaN deltas in the lower layers only: Python's max() would have let them pass."""
+    monkeypatch.setattr(model_module, "eq6_shared_chain", nan_shared_chain)
+    assert main(["gradcheck", "--model", "dmf", "--small-only"]) == 1
+    out = capsys.readouterr().out
+    assert "worst relative error nan" in out and out.rstrip().endswith("FAILED")
