@@ -75,6 +75,8 @@ def cmd_train(args):
 
     config = TrainConfig(model=args.model, damage=args.damage, seed=args.seed, **_training_overrides(args))
     out_dir = args.out or Path("runs") / config.run_name
+    if args.resume and not (out_dir / "checkpoint.npz").exists():
+        print(f"nothing to resume in {out_dir}/: starting from scratch")
     result = run(config, data_dir=args.data_dir, out_dir=out_dir, resume=args.resume)
     errors = result["final_test_error"]
     print("final test error: " + ", ".join(f"{c} {e:.2f}%" for c, e in errors.items())
@@ -87,7 +89,8 @@ def cmd_table1(args):
     from .table1 import run_table1
 
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
-    run_table1(args.out, seeds=seeds, jobs=args.jobs, quick=args.quick, data_dir=args.data_dir,
+    out = args.out or Path("results/quick" if args.quick else "results")
+    run_table1(out, seeds=seeds, jobs=args.jobs, quick=args.quick, data_dir=args.data_dir,
                command="dmf-numpy " + " ".join(sys.argv[1:]), **_training_overrides(args))
     return 0
 
@@ -193,7 +196,7 @@ def build_parser():
     p.set_defaults(func=cmd_train)
 
     p = commands.add_parser("table1", help="reproduce Table 1 and Fig. 4", description=cmd_table1.__doc__)
-    p.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: %(default)s)")
+    p.add_argument("--out", type=Path, help="output folder (default: results, or results/quick with --quick)")
     p.add_argument("--seeds", type=int, help="number of seeds (default: 3; 1 with --quick)")
     p.add_argument("--jobs", type=int, default=1, help="trainings run in parallel (default: %(default)s)")
     p.add_argument("--quick", action="store_true",

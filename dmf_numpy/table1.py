@@ -17,6 +17,7 @@ from its last epoch.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import multiprocessing
 import os
 import platform
@@ -27,7 +28,7 @@ import numpy as np
 
 from .data import load_mnist
 from .files import atomic_path, write_csv, write_json, write_text
-from .train import TrainConfig, run
+from .train import TrainConfig, changed_settings, run
 
 MODELS = ("emf", "imf", "dmf")
 DAMAGES = (0.0, 0.3, 0.5, 0.7)
@@ -46,6 +47,22 @@ PAPER_TABLE1 = {
 }
 #: ``--quick``: a smoke test of the whole pipeline on a small subset.
 QUICK = {"subset": 3000, "epochs": 3}
+
+
+def _refuse_other_settings(path, base):
+    """Raise ValueError if ``path`` (a Table 1 ``config.json``) was written with other training
+    settings than ``base``: its runs would be resumed or mixed into this table."""
+    if not path.exists():
+        return
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))["train_config"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: not a readable Table 1 config.json ({err}); use another output "
+                         "folder or delete it") from None
+    changed = changed_settings(saved, base)
+    if changed:
+        raise ValueError(f"{path}: this folder holds a Table 1 run with other settings "
+                         f"({', '.join(changed)} differ); use another output folder")
 
 
 def _run_one(job):
@@ -193,6 +210,12 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
     -------
     dict
         ``(condition, model, damage) -> (mean, std, n_seeds)``, as :func:`summarize`.
+
+    Raises
+    ------
+    ValueError
+        On seeds or jobs below 1, or if ``out_dir`` already holds a Table 1 run with other
+        training settings (checked before anything is written).
     """
     if seeds < 1 or jobs < 1:
         raise ValueError(f"seeds and jobs: expected positive integers, got {seeds} and {jobs}")
@@ -200,8 +223,9 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
     settings = {**(QUICK if quick else {}), **overrides}
     configs = [TrainConfig(model=m, damage=d, seed=s, **settings)
                for s in range(seeds) for d in DAMAGES for m in MODELS]
-    load_mnist(data_dir)  # find (or download) the data once, before starting the workers
     base = {k: v for k, v in configs[0].to_dict().items() if k not in ("model", "damage", "seed")}
+    _refuse_other_settings(out_dir / "config.json", base)
+    load_mnist(data_dir)  # find (or download) the data once, before starting the workers
     run_info = {
         "command": command,
         "seeds": list(range(seeds)), "damages": list(DAMAGES), "models": list(MODELS),

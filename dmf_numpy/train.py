@@ -118,6 +118,18 @@ def evaluate(model, split, conditions=CONDITIONS):
             for c in conditions}
 
 
+def changed_settings(saved, settings):
+    """The names of the :class:`TrainConfig` fields in which ``saved`` differs from ``settings``.
+
+    Both are dicts of fields as :meth:`TrainConfig.to_dict` gives them (``saved`` as read back
+    from JSON); only the keys of ``settings`` are compared. A field missing from ``saved`` was
+    added to :class:`TrainConfig` after it was written, so it had its default value then.
+    """
+    settings = json.loads(json.dumps(settings))  # tuples -> lists, as stored
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    return sorted(k for k in settings if saved.get(k, defaults[k]) != settings[k])
+
+
 def _format_seconds(seconds):
     minutes, seconds = divmod(int(round(seconds)), 60)
     return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
@@ -203,11 +215,7 @@ def fit(model, optimizer, data, config, *, out_dir=None, resume=False, log=print
     checkpoint = Path(out_dir) / "checkpoint.npz" if out_dir is not None else None
     if resume and checkpoint is not None and checkpoint.exists():
         meta = load_checkpoint(checkpoint, model, optimizer, rng)
-        settings = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as stored
-        # A field added after the checkpoint was written had its default value then.
-        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-        saved = {k: meta["train_config"].get(k, defaults[k]) for k in settings}
-        changed = sorted(k for k in settings if saved[k] != settings[k])
+        changed = changed_settings(meta["train_config"], config.to_dict())
         if changed:
             raise CheckpointError(f"{checkpoint}: written with other settings ({', '.join(changed)} "
                                   "differ); use another --out folder or delete the checkpoint")
@@ -269,7 +277,8 @@ def run(config, *, data_dir=None, out_dir=None, resume=False, log=print, data=No
     out_dir : str or Path, optional
         Folder for ``config.json``, the checkpoint and the history.
     resume : bool
-        Continue an interrupted run in ``out_dir``.
+        Continue the interrupted run in ``out_dir`` (from scratch if it holds no checkpoint yet).
+        Without it, a folder that already holds a checkpoint is refused rather than overwritten.
     log : callable
     data : MNISTHalves, optional
         Already loaded data (skips loading; it must match ``config``'s damage, seed and subset).
@@ -278,19 +287,30 @@ def run(config, *, data_dir=None, out_dir=None, resume=False, log=print, data=No
     -------
     dict
         ``config`` (as a dict), ``history``, ``final_test_error`` (condition -> %) and ``seconds``.
+
+    Raises
+    ------
+    CheckpointError
+        If ``out_dir`` holds a checkpoint and ``resume`` is False, or (from :func:`fit`) if it
+        holds one of another architecture or with other settings.
     """
     start = time.perf_counter()
+    checkpoint = Path(out_dir) / "checkpoint.npz" if out_dir is not None else None
+    found = checkpoint is not None and checkpoint.exists()
+    if found and not resume:
+        raise CheckpointError(f"{checkpoint}: a run is already in this folder; resume it (--resume, "
+                              "resume=True) or use another output folder")
+    resuming = resume and found
     if data is None:
         data = load_halves(data_dir, damage_p=config.damage, damage_kind=config.damage_kind,
                            n_val=config.n_val, seed=config.seed, subset=config.subset)
     model, optimizer = build(config)
-    resuming = resume and out_dir is not None and (Path(out_dir) / "checkpoint.npz").exists()
     if config.pretrain and not resuming:  # a checkpoint already holds the pretrained weights
         from .generative import pretrain_dmf
 
         log(f"[{config.run_name}] generative pretraining of the encoder, {config.pretrain} epochs")
         pretrain_dmf(model, data.train[0], data.train[1], epochs=config.pretrain, seed=config.seed, log=log)
-    if out_dir is not None:
+    if out_dir is not None and not resuming:  # a resumed run keeps the config.json it began with
         write_json(Path(out_dir) / "config.json", config.to_dict())
     history = fit(model, optimizer, data, config, out_dir=out_dir, resume=resume, log=log)
     return {"config": config.to_dict(), "history": history,

@@ -95,3 +95,13 @@ def test_experiment_commands_end_to_end(argv, needs, written, tmp_path, capsys):
         assert (out / name).stat().st_size > 0, name
     assert capsys.readouterr().out.count("wrote ") == 1  # said once, by the experiment itself
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("argv, out", [(["table1", "--quick"], "results/quick"), (["table1"], "results"),
+                                       (["table1", "--quick", "--out", "elsewhere"], "elsewhere")])
+def test_quick_table1_does_not_write_over_the_full_results(argv, out, monkeypatch):
+    import dmf_numpy.table1
+
+    calls = []
+    monkeypatch.setattr(dmf_numpy.table1, "run_table1", lambda out_dir, **kwargs: calls.append(out_dir))
+    assert main(argv) == 0 and calls == [Path(out)]

@@ -160,3 +160,39 @@ def test_pretraining_initializes_the_encoder_and_is_skipped_on_resume(tmp_path):
     assert not any("generative pretraining" in line for line in lines) and "resumed after epoch 1" in lines[0]
     with pytest.raises(ValueError, match="pretrain: expected 0, or a number of epochs for model 'dmf'"):
         config(model="imf", pretrain=2)
+
+
+def test_a_folder_holding_a_run_is_refused_unless_resumed(tmp_path):
+    from dmf_numpy.train import run
+
+    cfg = config(epochs=1)
+    run(cfg, data=synthetic_halves(), out_dir=tmp_path, log=lambda line: None)
+    before = (tmp_path / "checkpoint.npz").read_bytes()
+    with pytest.raises(CheckpointError, match="a run is already in this folder; resume it"):
+        run(cfg, data=synthetic_halves(), out_dir=tmp_path, log=lambda line: None)
+    assert (tmp_path / "checkpoint.npz").read_bytes() == before
+
+
+def test_a_refused_resume_leaves_the_runs_config_json_alone(tmp_path):
+    from dmf_numpy.train import run
+
+    run(config(model="imf", epochs=1), data=synthetic_halves(), out_dir=tmp_path, log=lambda line: None)
+    with pytest.raises(CheckpointError, match="checkpoint of another architecture"):
+        run(config(model="dmf", epochs=1), data=synthetic_halves(), out_dir=tmp_path, resume=True,
+            log=lambda line: None)
+    assert json.loads((tmp_path / "config.json").read_text())["model"] == "imf"
+
+
+def test_table1_refuses_a_folder_of_a_run_with_other_settings(tmp_path):
+    from dmf_numpy.table1 import run_table1
+
+    full = {k: v for k, v in TrainConfig().to_dict().items() if k not in ("model", "damage", "seed", "pretrain")}
+    saved = json.dumps({"train_config": full, "status": "done"})  # written before `pretrain` existed
+    (tmp_path / "config.json").write_text(saved)
+    with pytest.raises(ValueError, match=r"config.json: this folder holds a Table 1 run with other settings "
+                                         r"\(epochs, subset differ\)"):
+        run_table1(tmp_path, seeds=1, quick=True, data_dir=tmp_path / "no-data-needed", log=lambda line: None)
+    assert (tmp_path / "config.json").read_text() == saved  # refused before anything was written
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not a readable Table 1 config.json"):
+        run_table1(tmp_path, seeds=1, log=lambda line: None)
