@@ -30,6 +30,7 @@ import tracemalloc
 
 import numpy as np
 
+from .checks import check_positive_int
 from .files import write_json
 from .model import MODELS
 from .optim import SGD, Adam
@@ -206,8 +207,7 @@ def run_bench(*, batch_size=100, repeats=7, runs=1, json_path=None, models=("emf
     Returns the result dict: ``rows`` holds the medians over the runs, ``runs`` every run's rows.
     """
     for name, value in (("batch_size", batch_size), ("repeats", repeats), ("runs", runs)):
-        if value < 1:
-            raise ValueError(f"{name}: expected a positive integer, got {value}")
+        check_positive_int(name, value)
     per_run = []
     for r in range(runs):
         peak = peak_gflops()

@@ -28,7 +28,10 @@ def check_features(name, a, n_features, dtype):
         If ``a`` is not 2-D, has no rows, has the wrong number of columns, is not numeric,
         or holds NaN or infinite values.
     """
-    a = np.asarray(a)
+    try:
+        a = np.asarray(a)
+    except ValueError as err:  # ragged nested lists
+        raise ValueError(f"{name}: not a rectangular array ({err})") from None
     if a.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array (N, {n_features}), got shape {a.shape}")
     if a.shape[0] == 0:
@@ -40,11 +43,15 @@ def check_features(name, a, n_features, dtype):
         )
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) or np.iscomplexobj(a):
         raise ValueError(f"{name}: expected real numbers, got dtype {a.dtype}")
-    a = np.ascontiguousarray(a, dtype=dtype)
     if not np.isfinite(a).all():
         n_bad = int(a.size - np.count_nonzero(np.isfinite(a)))
         raise ValueError(f"{name}: expected finite values, got {n_bad} NaN or infinite entries")
-    return a
+    with np.errstate(over="ignore"):
+        converted = np.ascontiguousarray(a, dtype=dtype)
+    if converted is not a and not np.isfinite(converted).all():
+        raise ValueError(f"{name}: values too large for {np.dtype(dtype).name} "
+                         f"(largest magnitude {float(np.abs(a).max()):.3g})")
+    return converted
 
 
 def check_labels(labels, n_samples, n_classes):
@@ -63,6 +70,8 @@ def check_labels(labels, n_samples, n_classes):
     ValueError
         If ``labels`` is not 1-D of length ``n_samples``, not of an integer dtype, or out of range.
     """
+    if labels is None:
+        raise ValueError(f"labels: expected integer class indices of shape ({n_samples},), got None")
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.shape[0] != n_samples:
         raise ValueError(f"labels: expected shape ({n_samples},) to match x and y, got {labels.shape}")
@@ -88,9 +97,37 @@ def check_same_batch(x, y):
 def check_dims(name, dims):
     """Return ``dims`` as a tuple of positive ints, or raise."""
     try:
+        if any(isinstance(d, (bool, np.bool_)) for d in dims):
+            raise TypeError
         dims = tuple(operator.index(d) for d in dims)
     except TypeError:
         raise ValueError(f"{name}: expected a sequence of integer layer sizes, got {dims!r}") from None
     if len(dims) == 0 or any(d <= 0 for d in dims):
         raise ValueError(f"{name}: expected one or more positive layer sizes, got {dims}")
     return dims
+
+
+def check_positive_int(name, value):
+    """Return ``value`` as an int if it is a positive integer (not a bool), else raise ValueError."""
+    try:
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}") from None
+    if value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value}")
+    return value
+
+
+def check_seed(seed):
+    """Return ``seed`` if NumPy can seed a generator with it (a non-negative integer), else raise."""
+    try:
+        if isinstance(seed, (bool, np.bool_)):
+            raise TypeError
+        value = operator.index(seed)
+    except TypeError:
+        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}") from None
+    if value < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {value}")
+    return value

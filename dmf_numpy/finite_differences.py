@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import check_positive_int, check_seed
 from .ops import softmax_cross_entropy
 
 #: Max relative error a gradient check accepts (float64, centered differences).
@@ -100,7 +101,11 @@ def check_tensors(loss, tensors, analytic, *, step=5e-3, max_entries=None, seed=
     because the round-off of the difference quotient is proportional to :math:`|\varepsilon|`
     (a reconstruction loss summed over features is larger than a cross-entropy over classes).
     """
-    rng = np.random.default_rng(seed)
+    if not (np.isfinite(step) and step > 0):
+        raise ValueError(f"step: expected a positive, finite finite-difference step, got {step}")
+    if max_entries is not None:
+        max_entries = check_positive_int("max_entries", max_entries)
+    rng = np.random.default_rng(check_seed(seed))
     floor = _FLOOR * max(1.0, abs(loss()))
     errors = {}
     for name, array in tensors.items():

@@ -100,7 +100,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .checks import check_dims
+from .checks import check_dims, check_positive_int
 from .finite_differences import check_tensors
 from .model import DMF, MODALITIES, MODELS, add_layer, pre_activation
 from .ops import sigmoid, sigmoid_backward
@@ -529,6 +529,7 @@ class GenerativeDMF:
     def _batched(self, x, y, batch_size, compute):
         """``compute(x_batch, y_batch)`` -> tuple of arrays, ``batch_size`` rows at a time."""
         x, y = self.check_inputs(x, y)
+        batch_size = check_positive_int("batch_size", batch_size)
         parts = [compute(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
         return tuple(np.concatenate(column) for column in zip(*parts))
 

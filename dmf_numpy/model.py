@@ -67,10 +67,11 @@ import operator
 
 import numpy as np
 
-from .checks import check_dims, check_features, check_labels, check_same_batch
+from .checks import check_dims, check_features, check_labels, check_positive_int, check_same_batch, check_seed
 from .ops import glorot_uniform, sigmoid, sigmoid_backward, softmax, softmax_cross_entropy
 
 MODALITIES = ("x", "y")
+_NO_LABELS = object()  # check_inputs was called without labels (prediction)
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,10 +277,13 @@ class FusionNet:
             raise ValueError(f"n_classes: expected an integer, got {n_classes!r}") from None
         if self.n_classes < 2:
             raise ValueError(f"n_classes: expected at least 2 classes, got {self.n_classes}")
-        self.dtype = np.dtype(dtype)
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:
+            raise ValueError(f"dtype: expected float32 or float64, got {dtype!r}") from None
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype: expected float32 or float64, got {self.dtype}")
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.shared_levels, self.fusion_levels = (tuple(v) for v in self.levels(self.L))
         self.tower_depth = max(self.fusion_levels)
         self.params = self._init_params(np.random.default_rng(seed))
@@ -337,12 +341,13 @@ class FusionNet:
 
     # ---------------------------------------------------------------- forward
 
-    def check_inputs(self, x, y, labels=None):
-        """Validate and convert a batch; see :mod:`dmf_numpy.checks` for the errors raised."""
+    def check_inputs(self, x, y, labels=_NO_LABELS):
+        """Validate and convert a batch: ``(x, y)``, or ``(x, y, labels)`` when ``labels`` is
+        passed (``None`` included, which is refused); see :mod:`dmf_numpy.checks` for the errors."""
         x = check_features("x", x, self.dims["x"][0], self.dtype)
         y = check_features("y", y, self.dims["y"][0], self.dtype)
         check_same_batch(x, y)
-        if labels is None:
+        if labels is _NO_LABELS:
             return x, y
         return x, y, check_labels(labels, x.shape[0], self.n_classes)
 
@@ -553,6 +558,7 @@ class FusionNet:
         ndarray, (N, n_classes)
         """
         x, y = self.check_inputs(x, y)
+        batch_size = check_positive_int("batch_size", batch_size)
         proba = np.empty((x.shape[0], self.n_classes), dtype=self.dtype)
         for start in range(0, x.shape[0], batch_size):
             batch = slice(start, start + batch_size)

@@ -26,8 +26,8 @@ class Optimizer:
     slot_names = ()
 
     def __init__(self, params, lr):
-        if lr <= 0:
-            raise ValueError(f"lr: expected a positive learning rate, got {lr}")
+        if not (np.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr: expected a positive, finite learning rate, got {lr}")
         self.params = params
         self.lr = float(lr)
         self.t = 0  # number of steps taken

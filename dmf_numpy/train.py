@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checks import check_seed
 from .data import CONDITIONS, apply_condition, load_halves
 from .files import write_csv, write_json
 from .model import MODELS
@@ -75,6 +76,11 @@ class TrainConfig:
         if self.pretrain < 0 or (self.pretrain and self.model != "dmf"):
             raise ValueError(f"pretrain: expected 0, or a number of epochs for model 'dmf', "
                              f"got {self.pretrain} for {self.model!r}")
+        check_seed(self.seed)
+        if not (np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr: expected a positive, finite learning rate, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum: expected a value in [0, 1), got {self.momentum}")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay: expected a factor in (0, 1], got {self.lr_decay}")
         self.x_dims, self.y_dims, self.shared_dims = (

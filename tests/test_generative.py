@@ -179,6 +179,9 @@ def test_encode_and_reconstruct_shapes_and_batching():
     assert (0 <= x_hat).all() and (x_hat <= 1).all() and (y_hat < 0).any()  # sigmoid / linear
     for a, b in zip(model.reconstruct(x, np.zeros_like(y), batch_size=3), (x_hat, y_hat)):
         np.testing.assert_array_equal(a, b)
+    for method in (model.encode, model.reconstruct):
+        with pytest.raises(ValueError, match="batch_size: expected a positive integer, got 0"):
+            method(x, y, batch_size=0)
 
 
 @pytest.mark.parametrize("kwargs, match", [

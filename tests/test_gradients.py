@@ -98,3 +98,14 @@ def test_cli_gradcheck_fails_on_a_nan_gradient(monkeypatch, capsys):
     assert main(["gradcheck", "--model", "dmf", "--small-only"]) == 1
     out = capsys.readouterr().out
     assert "worst relative error nan" in out and out.rstrip().endswith("FAILED")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(step=0.0), "step: expected a positive, finite finite-difference step"),
+    (dict(step=float("nan")), "step: expected a positive, finite"),
+    (dict(max_entries=0), "max_entries: expected a positive integer, got 0"),
+    (dict(seed=-1), "seed: expected a non-negative integer"),
+])
+def test_gradcheck_refuses_bad_settings(batch, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gradcheck(DMF(**SMALL, dtype=np.float64), *batch, **kwargs)

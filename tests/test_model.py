@@ -149,6 +149,9 @@ def test_float32_model_with_huge_inputs_stays_finite():
     (np.zeros((4, 6)), np.zeros((4, 7)), [0.0, 1.0, 2.0, 1.0], r"labels: expected integer class indices, got dtype float64"),
     (np.zeros((4, 6)), np.zeros((4, 7)), [0, 1, 2], r"labels: expected shape \(4,\)"),
     (np.array([["a"] * 6] * 4), np.zeros((4, 7)), [0, 1, 2, 1], r"x: expected real numbers"),
+    ([[0.0] * 6, [0.0] * 5], np.zeros((2, 7)), [0, 1], r"x: not a rectangular array"),
+    (np.full((4, 6), 1e300), np.zeros((4, 7)), [0, 1, 2, 1], r"x: values too large for float32 \(largest magnitude 1e\+300\)"),
+    (np.zeros((4, 6)), np.zeros((4, 7)), None, r"labels: expected integer class indices of shape \(4,\), got None"),
 ])
 def test_bad_input_raises_a_value_error_naming_the_argument(x, y, labels, message):
     model = DMF(**SMALL)
@@ -162,6 +165,10 @@ def test_bad_input_raises_a_value_error_naming_the_argument(x, y, labels, messag
     (dict(SMALL, y_dims=(7.5, 5, 3)), r"y_dims: expected a sequence of integer"),
     (dict(SMALL, n_classes=1), r"n_classes: expected at least 2"),
     (dict(SMALL, dtype=np.int32), r"dtype: expected float32 or float64"),
+    (dict(SMALL, dtype="bogus"), r"dtype: expected float32 or float64, got 'bogus'"),
+    (dict(SMALL, x_dims=(True, 5, 4)), r"x_dims: expected a sequence of integer"),
+    (dict(SMALL, seed=-1), r"seed: expected a non-negative integer, got -1"),
+    (dict(SMALL, seed="a"), r"seed: expected a non-negative integer, got 'a'"),
 ])
 def test_bad_architecture_raises(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -171,3 +178,9 @@ def test_bad_architecture_raises(kwargs, message):
 def test_build_model_rejects_unknown_model():
     with pytest.raises(ValueError, match=r"model: expected one of \['dmf', 'emf', 'imf'\], got 'xmf'"):
         build_model({"model": "xmf"})
+
+
+@pytest.mark.parametrize("batch_size", [0, -5, 2.5, True])
+def test_predict_refuses_a_batch_size_that_is_not_a_positive_integer(batch, batch_size):
+    with pytest.raises(ValueError, match="batch_size: expected a positive integer"):
+        DMF(**SMALL).predict(batch[0], batch[1], batch_size=batch_size)

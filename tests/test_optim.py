@@ -55,6 +55,9 @@ def test_lr_decay_and_bad_settings():
     assert decayed_lr(0.1, 0.5, 2) == pytest.approx(0.025)
     with pytest.raises(ValueError, match="lr: expected a positive"):
         SGD({"w": np.zeros(1)}, lr=0)
+    for lr in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="lr: expected a positive, finite learning rate"):
+            Adam({"w": np.zeros(1)}, lr=lr)
     with pytest.raises(ValueError, match="beta2: expected a value in"):
         Adam({"w": np.zeros(1)}, beta2=1.0)
     with pytest.raises(ValueError, match="grads: expected the keys"):

@@ -142,6 +142,10 @@ def test_a_failed_checkpoint_write_leaves_the_previous_file_intact(tmp_path, mon
     (dict(damage=1.0), r"damage: expected a fraction in \[0, 1\), got 1.0"),
     (dict(epochs=0), "epochs: expected a positive integer"),
     (dict(optimizer="rmsprop"), "optimizer: expected one of"),
+    (dict(lr=float("nan")), "lr: expected a positive, finite learning rate, got nan"),
+    (dict(lr=0.0), "lr: expected a positive, finite learning rate"),
+    (dict(momentum=1.0), r"momentum: expected a value in \[0, 1\)"),
+    (dict(seed=-3), "seed: expected a non-negative integer, got -3"),
 ])
 def test_bad_training_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
