@@ -318,8 +318,17 @@ class AudioFeatures:
         """Per-frame features of a signal: ``(T, n_mfcc or n_mels)`` (steps 2-6).
 
         ``filterbank`` may be passed to save recomputing it for every clip.
+
+        Raises
+        ------
+        ValueError
+            If ``signal`` is not a non-empty 1-D array of finite numbers.
         """
         signal = np.asarray(signal, dtype=np.float64)
+        if signal.ndim != 1 or signal.size == 0:
+            raise ValueError(f"signal: expected a non-empty 1-D (mono) array, got shape {signal.shape}")
+        if not np.isfinite(signal).all():
+            raise ValueError("signal: expected finite samples, got NaN or infinite values")
         emphasized = np.append(signal[:1], signal[1:] - self.preemphasis * signal[:-1])
         power = power_spectrum(frame_signal(emphasized, self.frame_length, self.hop_length), self.n_fft)
         energies = log_mel(power, self.filterbank() if filterbank is None else filterbank)

@@ -17,8 +17,8 @@ def check_features(name, a, n_features, dtype):
     name : str
         The argument's name, used in the error message (``"x"``, ``"y"``).
     a : array_like, (N, n_features)
-    n_features : int
-        The input size the model was built for.
+    n_features : int or None
+        The input size the model was built for; ``None`` accepts any.
     dtype : numpy dtype
         The model's dtype; the data is converted (without a copy when it already matches).
 
@@ -33,10 +33,10 @@ def check_features(name, a, n_features, dtype):
     except ValueError as err:  # ragged nested lists
         raise ValueError(f"{name}: not a rectangular array ({err})") from None
     if a.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array (N, {n_features}), got shape {a.shape}")
+        raise ValueError(f"{name}: expected a 2-D array (N, {n_features or 'd'}), got shape {a.shape}")
     if a.shape[0] == 0:
         raise ValueError(f"{name}: empty batch (shape {a.shape}); expected at least one sample")
-    if a.shape[1] != n_features:
+    if n_features is not None and a.shape[1] != n_features:
         raise ValueError(
             f"{name}: expected {n_features} features per sample (shape (N, {n_features})), "
             f"got {a.shape[1]} (shape {a.shape})"

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import check_positive_int
 from .data import HALF_WIDTH, MNIST_IMAGE_SIZE, load_halves
 from .files import atomic_path, write_json
 from .generative import GenerativeDMF, fit
@@ -129,6 +130,7 @@ def run_reconstruct(out_dir, *, epochs=20, damage=0.0, subset=None, seed=0, data
     if unknown:
         raise ValueError(f"settings: unknown {sorted(unknown)}; expected some of {sorted(RECONSTRUCT_SETTINGS)}")
     s = {**RECONSTRUCT_SETTINGS, **settings}
+    epochs = check_positive_int("epochs", epochs)
     start = time.perf_counter()
     data = load_halves(data_dir, damage_p=damage, seed=seed, subset=subset)
     left, right, _ = data.train

@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import scipy.linalg
 
+from .checks import check_features, check_positive_int
 from .files import write_csv, write_json, write_text
 from .generative import GenerativeDMF, fit
 from .wiki import IMAGE_SIZE, TEXT_SIZE, load_wiki
@@ -106,13 +107,17 @@ def average_precision(similarity, query_labels, item_labels):
     Raises
     ------
     ValueError
-        On mismatched shapes, or a query with no relevant item (its AP is undefined).
+        On mismatched shapes, NaN or infinite similarities, or a query with no relevant item
+        (its AP is undefined).
     """
     similarity = np.asarray(similarity)
     query_labels, item_labels = np.asarray(query_labels), np.asarray(item_labels)
     if similarity.ndim != 2 or similarity.shape != (query_labels.shape[0], item_labels.shape[0]):
         raise ValueError(f"similarity: expected shape (n queries, n items) = ({query_labels.shape[0]}, "
                          f"{item_labels.shape[0]}), got {similarity.shape}")
+    if not np.isfinite(similarity).all():
+        raise ValueError(f"similarity: expected finite values, got "
+                         f"{similarity.size - np.count_nonzero(np.isfinite(similarity))} NaN or infinite entries")
     ranking = np.argsort(-similarity, axis=1, kind="stable")
     relevant = item_labels[ranking] == query_labels[:, None]  # (Q, R): rel_q(k)
     n_relevant = relevant.sum(axis=1)
@@ -250,8 +255,8 @@ class CCA:
 
     def fit(self, x, y):
         """Fit on paired training data ``x`` (n, d_x) and ``y`` (n, d_y); returns ``self``."""
-        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-        if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
+        x, y = check_features("x", x, None, np.float64), check_features("y", y, None, np.float64)
+        if x.shape[0] != y.shape[0] or x.shape[0] < 2:
             raise ValueError(f"x and y: expected paired 2-D arrays with the same number (>= 2) of rows, "
                              f"got shapes {x.shape} and {y.shape}")
         if self.n_components > min(x.shape[1], y.shape[1]):
@@ -275,7 +280,12 @@ class CCA:
 
     def transform(self, a, modality):
         """Canonical variates ``(a - mean) @ projection`` (n, k) of data of ``modality`` "x" or "y"."""
-        return (np.asarray(a, dtype=np.float64) - self.mean[modality]) @ self.projection[modality]
+        if modality not in ("x", "y"):
+            raise ValueError(f"modality: expected 'x' or 'y', got {modality!r}")
+        if not hasattr(self, "projection"):
+            raise ValueError("CCA: not fitted yet; call fit(x, y) first")
+        a = check_features(modality, a, self.mean[modality].shape[0], np.float64)
+        return (a - self.mean[modality]) @ self.projection[modality]
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,8 +410,7 @@ def run_retrieval(out_dir, *, seeds=3, epochs=DMF_SETTINGS["epochs"], data_dir=N
         ``cca`` and ``dmf["mean"]``/``dmf["std"]``/``dmf["per_seed"]`` (direction -> mAP),
         ``unimodal_reference``, and the settings; as written to ``results.json``.
     """
-    if seeds < 1:
-        raise ValueError(f"seeds: expected a positive integer, got {seeds}")
+    seeds, epochs = check_positive_int("seeds", seeds), check_positive_int("epochs", epochs)
     start = time.perf_counter()
     wiki = load_wiki(data_dir)
     train = (wiki.image_train, wiki.text_train, wiki.label_train)

@@ -34,6 +34,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 
+from .checks import check_features
+
 
 def squared_hinge_objective(params, X, Y, reg):
     """:math:`J(W, b)` and its gradient (module docstring), for :func:`scipy.optimize.minimize`.
@@ -92,7 +94,7 @@ class LinearSVM:
 
     def fit(self, X, labels):
         """Train on ``X`` (N, d) and ``labels`` (N,) of at least two classes; returns ``self``."""
-        X = _check_features(X)
+        X = check_features("X", X, None, np.float64)
         labels = np.asarray(labels)
         if labels.shape != (X.shape[0],):
             raise ValueError(f"labels: expected shape ({X.shape[0]},), one per row of X, got {labels.shape}")
@@ -109,28 +111,19 @@ class LinearSVM:
 
     def decision_function(self, X):
         """Scores :math:`x^T w_k + b_k`, ``(N, K)``; column k for ``classes[k]``."""
-        X = _check_features(X)
-        if X.shape[1] != self.W.shape[0]:
-            raise ValueError(f"X: expected {self.W.shape[0]} features, as in training, got {X.shape[1]}")
+        if not hasattr(self, "W"):
+            raise ValueError("LinearSVM: not fitted yet; call fit(X, labels) first")
+        X = check_features("X", X, self.W.shape[0], np.float64)
         return X @ self.W + self.b
 
     def predict(self, X):
         """The class of the highest score, ``(N,)``."""
-        return self.classes[np.argmax(self.decision_function(X), axis=1)]
+        scores = self.decision_function(X)
+        return self.classes[np.argmax(scores, axis=1)]
 
     def score(self, X, labels):
         """Accuracy: the fraction of ``labels`` (N,) predicted right."""
         return float(np.mean(self.predict(X) == np.asarray(labels)))
-
-
-def _check_features(X):
-    """``X`` as a finite float64 (N, d) array with N >= 1, or ValueError naming it."""
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"X: expected a non-empty 2-D array (N, d), got shape {X.shape}")
-    if not np.isfinite(X).all():
-        raise ValueError("X: expected finite values, got NaN or infinite entries")
-    return X
 
 
 def fit_validated(X, labels, validation, regs):

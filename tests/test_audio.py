@@ -139,3 +139,13 @@ def test_audio_features_have_a_fixed_size_whatever_the_length():
     sweep = np.sin(2 * np.pi * (200 * t + 1500 * t ** 2))  # 200 Hz -> 3200 Hz
     pooled = AudioFeatures(n_mfcc=None, n_segments=5)(sweep).reshape(5, -1)
     assert (np.diff(pooled.argmax(axis=1)) > 0).all()
+
+
+@pytest.mark.parametrize("signal, message", [
+    (np.zeros((800, 2)), r"signal: expected a non-empty 1-D \(mono\) array, got shape \(800, 2\)"),
+    (np.zeros(0), r"got shape \(0,\)"),
+    (np.full(800, np.nan), "signal: expected finite samples"),
+])
+def test_audio_features_refuse_stereo_empty_and_nan_signals(signal, message):
+    with pytest.raises(ValueError, match=message):
+        AudioFeatures()(signal)

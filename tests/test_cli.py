@@ -33,6 +33,10 @@ needs_mnist = pytest.mark.skipif(mnist_root() is None, reason="MNIST not found: 
     (["train", "--model", "xmf"], "invalid choice: 'xmf'"),
     (["table1", "--seeds", "0", "--data-dir", "."], "seeds and jobs: expected positive integers"),
     (["table1", "--data-dir", "/nonexistent/mnist"], "argument --data-dir: no such directory: /nonexistent/mnist"),
+    (["retrieval", "--epochs", "0", "--data-dir", "/nonexistent"], "argument --data-dir: no such directory"),
+    (["retrieval", "--epochs", "0", "--data-dir", "."], "epochs: expected a positive integer, got 0"),
+    (["reconstruct", "--epochs", "0", "--data-dir", "."], "epochs: expected a positive integer, got 0"),
+    (["bench", "--runs", "0"], "runs: expected a positive integer, got 0"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, message):
     result = subprocess.run([sys.executable, "-m", "dmf_numpy", *argv], capture_output=True, text=True)

@@ -56,6 +56,8 @@ def test_average_precision_rejects_bad_input():
         average_precision(np.zeros((2, 2)), np.array([0, 5]), np.array([0, 1]))
     with pytest.raises(ValueError, match=r"similarity: expected shape \(n queries, n items\) = \(2, 3\)"):
         average_precision(np.zeros((3, 2)), np.array([0, 1]), np.array([0, 1, 1]))
+    with pytest.raises(ValueError, match="similarity: expected finite values, got 4 NaN"):
+        average_precision(np.full((2, 2), np.nan), np.array([0, 1]), np.array([0, 1]))
 
 
 def test_cosine_similarity_and_standardize():
@@ -110,6 +112,14 @@ def test_cca_handles_singular_covariances_and_rejects_bad_arguments():
         CCA(n_components=2).fit(x, y[:10])
     with pytest.raises(ValueError, match="reg"):
         CCA(reg=0)
+    with pytest.raises(ValueError, match="x: expected finite values"):
+        CCA(n_components=2).fit(np.where(x > 0.5, np.nan, x), y)
+    with pytest.raises(ValueError, match="CCA: not fitted yet"):
+        CCA().transform(x, "x")
+    with pytest.raises(ValueError, match="modality: expected 'x' or 'y', got 'z'"):
+        cca.transform(x, "z")
+    with pytest.raises(ValueError, match=r"y: expected 3 features .* got 5"):
+        cca.transform(x, "y")
 
 
 # ---------------------------------------------------------------- the whole run

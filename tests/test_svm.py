@@ -66,6 +66,8 @@ def test_bad_arguments_are_named():
         LinearSVM().fit(np.zeros((3, 2)), np.zeros(3))
     with pytest.raises(ValueError, match=r"labels: expected shape \(3,\)"):
         LinearSVM().fit(np.zeros((3, 2)), np.zeros(4))
+    with pytest.raises(ValueError, match="LinearSVM: not fitted yet"):
+        LinearSVM().predict(np.zeros((1, 2)))
     with pytest.raises(ValueError, match="X: expected finite"):
         LinearSVM().fit(np.full((2, 2), np.nan), np.array([0, 1]))
     svm = LinearSVM().fit(np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0, 1]))
