@@ -258,23 +258,26 @@ def _history(rows, model, layer):
 
 
 def plot_paths(rows, path, title=""):
-    """The figure of :func:`run_path_experiment`: one column per modality, four rows.
+    """The figure of :func:`run_path_experiment`: one column per modality, five rows.
 
     1. the shared path's share of Eq. 5 at each tower layer below the top;
     2. the cosine between the two terms of Eq. 5 there (DMF only: IMF has one term);
     3. the share of each route (crossing level k) in the delta at the input layer :math:`h_1`;
-    4. the norm of the total delta at each tower layer.
+    4. the norm of the total delta at each tower layer;
+    5. the norm of each of the two terms of Eq. 5 in DMF, the modality path (solid) and the
+       shared path (dotted), at each tower layer below the top.
 
-    DMF is drawn solid, IMF dashed; the colour is the layer (rows 1, 2, 4) or the route (row 3).
+    In rows 1-4 DMF is drawn solid, IMF dashed; the colour is the layer (rows 1, 2, 4, 5) or
+    the route (row 3).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     levels = sorted({int(r["layer"].split(".")[1]) for r in rows if r["layer"].startswith("h_x.")})
-    fig = Figure(figsize=(11, 13), layout="constrained")
+    fig = Figure(figsize=(11, 16), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(4, len(MODALITIES), sharex=True)
+    axes = fig.subplots(5, len(MODALITIES), sharex=True)
     for col, m in enumerate(MODALITIES):
         for model in dict.fromkeys(r["model"] for r in rows):
             style = {"linestyle": "-" if model == "dmf" else "--", "marker": "."}
@@ -286,6 +289,9 @@ def plot_paths(rows, path, title=""):
                     axes[0, col].plot(epochs, columns["shared_share"], color=f"C{l - 1}", label=label, **style)
                 if model == "dmf" and l < levels[-1]:
                     axes[1, col].plot(epochs, columns["cosine"], color=f"C{l - 1}", label=label, **style)
+                    for term, linestyle in (("modality", "-"), ("shared", ":")):
+                        axes[4, col].plot(epochs, columns[term], color=f"C{l - 1}", linestyle=linestyle,
+                                          marker=".", label=f"{term} path at $h^{m}_{l}$")
             epochs, columns = _history(rows, model, f"h_{m}.1")
             routes = {int(key[len("route_"):]): v for key, v in columns.items() if key.startswith("route_")}
             route_sum = sum(routes.values())
@@ -298,9 +304,11 @@ def plot_paths(rows, path, title=""):
         axes[1, col].set_ylabel("cosine(modality path, shared path)")
         axes[2, col].set_ylabel(f"share of each route into $h^{m}_1$")
         axes[3, col].set_ylabel(rf"$\|\partial\varepsilon/\partial h^{m}_l\|$ on the probe batch")
-        axes[3, col].set_yscale("log")
-        axes[3, col].set_xlabel("epoch")
-        axes[3, col].xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes[4, col].set_ylabel(f"norm of each term of Eq. 5 at $h^{m}_l$ (DMF)")
+        for ax in axes[3:, col]:
+            ax.set_yscale("log")
+        axes[4, col].set_xlabel("epoch")
+        axes[4, col].xaxis.set_major_locator(MaxNLocator(integer=True))
         for ax in axes[[0, 2], col]:
             ax.set_ylim(-0.05, 1.05)
         axes[1, col].set_ylim(-1.05, 1.05)
