@@ -107,27 +107,25 @@ def check_dims(name, dims):
     return dims
 
 
-def check_positive_int(name, value):
-    """Return ``value`` as an int if it is a positive integer (not a bool), else raise ValueError."""
+def check_integer(name, value, minimum, expected):
+    """Return ``value`` as an int if it is an integer (not a bool) of at least ``minimum``, else
+    raise a ValueError saying it ``expected`` (e.g. "a positive integer")."""
     try:
         if isinstance(value, (bool, np.bool_)):
             raise TypeError
-        value = operator.index(value)
+        number = operator.index(value)
     except TypeError:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}") from None
-    if value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value}")
-    return value
+        raise ValueError(f"{name}: expected {expected}, got {value!r}") from None
+    if number < minimum:
+        raise ValueError(f"{name}: expected {expected}, got {number}")
+    return number
+
+
+def check_positive_int(name, value):
+    """Return ``value`` as an int if it is a positive integer, else raise ValueError."""
+    return check_integer(name, value, 1, "a positive integer")
 
 
 def check_seed(seed):
     """Return ``seed`` if NumPy can seed a generator with it (a non-negative integer), else raise."""
-    try:
-        if isinstance(seed, (bool, np.bool_)):
-            raise TypeError
-        value = operator.index(seed)
-    except TypeError:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}") from None
-    if value < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {value}")
-    return value
+    return check_integer("seed", seed, 0, "a non-negative integer")
