@@ -25,8 +25,8 @@ def check_features(name, a, n_features, dtype):
     Raises
     ------
     ValueError
-        If ``a`` is not 2-D, has no rows, has the wrong number of columns, is not numeric,
-        or holds NaN or infinite values.
+        If ``a`` is ragged or not 2-D, has no rows, has the wrong number of columns, is not
+        numeric, holds NaN or infinite values, or holds values too large for ``dtype``.
     """
     try:
         a = np.asarray(a)
