@@ -134,7 +134,8 @@ def cmd_retrieval(args):
     """Table 3: cross-modal retrieval (I2T, T2I) on the Wikipedia features, DMF against CCA."""
     from .retrieval import run_retrieval
 
-    run_retrieval(args.out, seeds=args.seeds, epochs=args.epochs, data_dir=args.data_dir)
+    run_retrieval(args.out, seeds=args.seeds, epochs=args.epochs, data_dir=args.data_dir,
+                  subset=tuple(args.subset) if args.subset else None)
     return 0
 
 
@@ -229,6 +230,8 @@ def build_parser():
                             description=cmd_retrieval.__doc__)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--subset", type=int, nargs=2, metavar=("N_ITEMS", "N_QUERIES"),
+                   help="a seeded random subset of the retrieval set and of the queries (a smoke test)")
     p.add_argument("--out", type=Path, default=Path("results/retrieval"))
     p.add_argument("--data-dir", type=_existing_dir, help="folder holding wiki/ or the Wikipedia files")
     p.set_defaults(func=cmd_retrieval)

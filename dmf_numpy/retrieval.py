@@ -411,6 +411,10 @@ def run_retrieval(out_dir, *, seeds=3, epochs=DMF_SETTINGS["epochs"], data_dir=N
         ``unimodal_reference``, and the settings; as written to ``results.json``.
     """
     seeds, epochs = check_positive_int("seeds", seeds), check_positive_int("epochs", epochs)
+    if subset is not None:
+        if len(subset) != 2:
+            raise ValueError(f"subset: expected (n_items, n_queries), got {subset!r}")
+        subset = tuple(check_positive_int(f"subset ({what})", n) for what, n in zip(("n_items", "n_queries"), subset))
     start = time.perf_counter()
     wiki = load_wiki(data_dir)
     train = (wiki.image_train, wiki.text_train, wiki.label_train)

@@ -36,6 +36,7 @@ needs_mnist = pytest.mark.skipif(mnist_root() is None, reason="MNIST not found: 
     (["retrieval", "--epochs", "0", "--data-dir", "/nonexistent"], "argument --data-dir: no such directory"),
     (["retrieval", "--epochs", "0", "--data-dir", "."], "epochs: expected a positive integer, got 0"),
     (["reconstruct", "--epochs", "0", "--data-dir", "."], "epochs: expected a positive integer, got 0"),
+    (["retrieval", "--subset", "0", "5", "--data-dir", "."], r"subset (n_items): expected a positive integer, got 0"),
     (["bench", "--runs", "0"], "runs: expected a positive integer, got 0"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, message):
@@ -86,7 +87,8 @@ def _has(*paths):
 @pytest.mark.parametrize("argv, needs, written", [
     (["paths", "--epochs", "1", "--subset", "600"], ["mnist"], ["paths.csv", "paths.png"]),
     (["reconstruct", "--epochs", "1", "--subset", "600"], ["mnist"], ["reconstruct.png", "results.json"]),
-    (["retrieval", "--epochs", "1", "--seeds", "1"], ["wiki"], ["table3.md", "table3.csv", "results.json"]),
+    (["retrieval", "--epochs", "1", "--seeds", "1", "--subset", "400", "100"], ["wiki"],
+     ["table3.md", "table3.csv", "results.json"]),
     (["audiovisual", "--epochs", "1", "--seeds", "1", "--subset", "2"], ["mnist", "fsdd"],
      ["table2.md", "table2.csv", "results.json"]),
 ])
