@@ -169,6 +169,12 @@ def _damage(text):
     return value
 
 
+def _add_output_options(p, out, data):
+    """``--out`` (default ``out``) and ``--data-dir`` (a folder holding ``data``) of an experiment."""
+    p.add_argument("--out", type=Path, default=Path(out), help="output folder (default: %(default)s)")
+    p.add_argument("--data-dir", type=_existing_dir, help=f"folder holding {data}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="dmf-numpy",
@@ -211,8 +217,7 @@ def build_parser():
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--subset", type=int, help="use only this many samples of each split")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("results/paths"), help="output folder (default: %(default)s)")
-    p.add_argument("--data-dir", type=_existing_dir, help="folder holding the MNIST files")
+    _add_output_options(p, "results/paths", "the MNIST files")
     p.set_defaults(func=cmd_paths)
 
     p = commands.add_parser("reconstruct", help="cross-modal inference on MNIST with the generative DMF",
@@ -222,8 +227,7 @@ def build_parser():
     p.add_argument("--subset", type=int, default=20000,
                    help="use only this many samples of each split (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("results/reconstruct"))
-    p.add_argument("--data-dir", type=_existing_dir, help="folder holding the MNIST files")
+    _add_output_options(p, "results/reconstruct", "the MNIST files")
     p.set_defaults(func=cmd_reconstruct)
 
     p = commands.add_parser("retrieval", help="Table 3: cross-modal retrieval on the Wikipedia features",
@@ -232,8 +236,7 @@ def build_parser():
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--subset", type=int, nargs=2, metavar=("N_ITEMS", "N_QUERIES"),
                    help="a seeded random subset of the retrieval set and of the queries (a smoke test)")
-    p.add_argument("--out", type=Path, default=Path("results/retrieval"))
-    p.add_argument("--data-dir", type=_existing_dir, help="folder holding wiki/ or the Wikipedia files")
+    _add_output_options(p, "results/retrieval", "wiki/ or the Wikipedia files")
     p.set_defaults(func=cmd_retrieval)
 
     p = commands.add_parser("audiovisual", help="Table 2's protocol on spoken + written digits",
@@ -241,8 +244,7 @@ def build_parser():
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--subset", type=int, help="keep recordings 0..SUBSET-1 of every speaker and digit")
-    p.add_argument("--out", type=Path, default=Path("results/audiovisual"))
-    p.add_argument("--data-dir", type=_existing_dir, help="folder holding fsdd/ and mnist/")
+    _add_output_options(p, "results/audiovisual", "fsdd/ and mnist/")
     p.set_defaults(func=cmd_audiovisual)
 
     p = commands.add_parser("bench", help="benchmark training speed against the machine's GEMM speed",
