@@ -1,6 +1,7 @@
-"""The ``dmf-numpy`` command line (also ``python -m dmf_numpy``).
+"""The ``dmf-numpy`` command line (also ``python -m dmf_numpy``): argument parsing and printing.
 
-Each subcommand is a function ``cmd_<name>(args) -> int`` registered in :func:`build_parser`.
+Each subcommand is a function ``cmd_<name>(args) -> int`` registered in :func:`build_parser`;
+the work itself is done by :mod:`dmf_numpy.experiments` and :mod:`dmf_numpy.core`.
 Bad arguments and bad data end in a one-line error and exit code 2, never a traceback.
 """
 
@@ -8,20 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
-from .finite_differences import BOUND, format_errors, gradcheck, worst_error
-from .model import MODELS
-from .train import TrainConfig
-
-#: Sizes of the paper's MNIST experiment (Sec. 3.1).
-PAPER_SIZES = {"x_dims": (392, 512, 128), "y_dims": (392, 512, 128),
-               "shared_dims": (512, 256, 64), "n_classes": 10}
-#: Small, unequal sizes on which every entry of every tensor is checked.
-SMALL_SIZES = {"x_dims": (6, 5, 4), "y_dims": (7, 5, 3), "shared_dims": (5, 4, 3), "n_classes": 3}
+from .core.fusion import MODELS
+from .core.gradcheck import BOUND, check_suite, format_suite, suite_worst_error
+from .experiments.paper import gradcheck_setups
+from .experiments.train_run import TrainConfig
+from .training.loop import describe
 
 
 class UsageError(Exception):
@@ -34,30 +28,10 @@ def _model_names(choice):
 
 def cmd_gradcheck(args):
     """Check every model's gradients on small sizes (all entries) and paper sizes (a sample)."""
-    setups = [("small", SMALL_SIZES, None)]
-    if not args.small_only:
-        setups.append(("paper", PAPER_SIZES, args.entries))
-    worst = []  # the worst error of every check
-    for name in _model_names(args.model):
-        for label, sizes, max_entries in setups:
-            rng = np.random.default_rng(args.seed)
-            n = args.batch
-            x = rng.uniform(size=(n, sizes["x_dims"][0]))
-            y = rng.uniform(size=(n, sizes["y_dims"][0]))
-            labels = rng.integers(0, sizes["n_classes"], size=n)
-            model = MODELS[name](**sizes, seed=args.seed, dtype=np.float64)
-            start = time.perf_counter()
-            errors = gradcheck(model, x, y, labels, max_entries=max_entries, seed=args.seed)
-            seconds = time.perf_counter() - start
-            entries = "all entries" if max_entries is None else f"{max_entries} sampled entries per tensor"
-            print(f"\n{name.upper()}, {label} sizes {sizes['x_dims']}/{sizes['y_dims']}/"
-                  f"{sizes['shared_dims']}, batch {n}, {entries} ({seconds:.1f} s)")
-            print(format_errors(errors))
-            worst.append(worst_error(errors))
-    worst = worst_error(worst)
-    verdict = "ok" if worst < BOUND else "FAILED"
-    print(f"\nworst relative error {worst:.2e} (bound {BOUND:.0e}): {verdict}")
-    return 0 if worst < BOUND else 1
+    results = check_suite(_model_names(args.model), gradcheck_setups(args.entries, args.small_only),
+                          batch=args.batch, seed=args.seed)
+    print(format_suite(results))
+    return 0 if suite_worst_error(results) < BOUND else 1
 
 
 TRAINING_OPTIONS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "lr_decay", "damage_kind",
@@ -70,23 +44,23 @@ def _training_overrides(args):
 
 
 def cmd_train(args):
-    """Train one model on the MNIST halves and write its history and checkpoint."""
-    from .train import run
+    """Train one model on the MNIST halves, or on your own arrays (--arrays), and write its
+    history and checkpoint."""
+    from .experiments.train_run import run
 
-    config = TrainConfig(model=args.model, damage=args.damage, seed=args.seed, **_training_overrides(args))
+    config = TrainConfig(model=args.model, damage=args.damage, seed=args.seed, arrays=args.arrays,
+                         **_training_overrides(args))
     out_dir = args.out or Path("runs") / config.run_name
     if args.resume and not (out_dir / "checkpoint.npz").exists():
         print(f"nothing to resume in {out_dir}/: starting from scratch")
     result = run(config, data_dir=args.data_dir, out_dir=out_dir, resume=args.resume)
-    errors = result["final_test_error"]
-    print("final test error: " + ", ".join(f"{c} {e:.2f}%" for c, e in errors.items())
-          + f" ({result['seconds']:.0f} s); wrote {out_dir}/")
+    print(f"final epoch: {describe(result['history'][-1])} ({result['seconds']:.0f} s in all); wrote {out_dir}/")
     return 0
 
 
 def cmd_table1(args):
     """Reproduce Table 1 and Fig. 4: EMF, IMF and DMF at 0/30/50/70 % damage, several seeds."""
-    from .table1 import run_table1
+    from .experiments.table1 import run_table1
 
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
     out = args.out or Path("results/quick" if args.quick else "results")
@@ -114,7 +88,7 @@ def _add_training_options(p):
 
 def cmd_paths(args):
     """Train DMF and IMF and measure, per layer and epoch, the gradient each path of Eq. 5 carries."""
-    from .paths import run_path_experiment
+    from .experiments.path_experiment import run_path_experiment
 
     run_path_experiment(args.out, damage=args.damage, epochs=args.epochs, subset=args.subset,
                         seed=args.seed, data_dir=args.data_dir)
@@ -123,7 +97,7 @@ def cmd_paths(args):
 
 def cmd_reconstruct(args):
     """Train the generative DMF on MNIST halves; reconstruct the left half from the right alone."""
-    from .reconstruct import run_reconstruct
+    from .experiments.reconstruct import run_reconstruct
 
     run_reconstruct(args.out, epochs=args.epochs, damage=args.damage, subset=args.subset,
                     seed=args.seed, data_dir=args.data_dir)
@@ -132,7 +106,7 @@ def cmd_reconstruct(args):
 
 def cmd_retrieval(args):
     """Table 3: cross-modal retrieval (I2T, T2I) on the Wikipedia features, DMF against CCA."""
-    from .retrieval import run_retrieval
+    from .experiments.retrieval import run_retrieval
 
     run_retrieval(args.out, seeds=args.seeds, epochs=args.epochs, data_dir=args.data_dir,
                   subset=tuple(args.subset) if args.subset else None)
@@ -141,7 +115,7 @@ def cmd_retrieval(args):
 
 def cmd_audiovisual(args):
     """Table 2's protocol on spoken digits (FSDD) paired with MNIST digits: A, V and A+V accuracy."""
-    from .audiovisual import run_audiovisual
+    from .experiments.audiovisual import run_audiovisual
 
     run_audiovisual(args.out, seeds=args.seeds, epochs=args.epochs, data_dir=args.data_dir, subset=args.subset)
     return 0
@@ -149,7 +123,7 @@ def cmd_audiovisual(args):
 
 def cmd_bench(args):
     """Measure training and evaluation speed against the machine's matrix-multiply limit."""
-    from .bench import run_bench
+    from .experiments.bench import run_bench
 
     result = run_bench(batch_size=args.batch_size, repeats=args.repeats, runs=args.runs, json_path=args.json)
     return 0 if result["gradcheck_ok"] else 1
@@ -197,7 +171,11 @@ def build_parser():
     p.add_argument("--model", choices=["emf", "imf", "dmf"], default="dmf")
     p.add_argument("--damage", type=_damage, default=0.0, help="fraction of right-half pixels zeroed")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, help="output folder (default: runs/<model>_damage<p>_seed<s>)")
+    p.add_argument("--arrays", type=Path, metavar="FILE.npz",
+                   help="train on your own arrays instead of MNIST: x, y, labels and optionally x_val, y_val, "
+                        "labels_val, x_test, y_test, labels_test (input sizes and classes come from the data)")
+    p.add_argument("--out", type=Path, help="output folder (default: runs/<model>_damage<p>_seed<s>, "
+                                            "or runs/<model>_<file>_seed<s> with --arrays)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     _add_training_options(p)
     p.set_defaults(func=cmd_train)

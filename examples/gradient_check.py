@@ -11,17 +11,17 @@ import sys
 
 import numpy as np
 
-import dmf_numpy.model
+import dmf_numpy.core.fusion
 from dmf_numpy import DMF, EMF, IMF, gradcheck
-from dmf_numpy.finite_differences import BOUND, format_errors, worst_error
+from dmf_numpy.core.gradcheck import BOUND, format_errors, worst_error
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--drop-shared-path", action="store_true",
                     help="break the backward pass: keep only the modality path of Eq. 5 where both exist")
 args = parser.parse_args()
 if args.drop_shared_path:
-    keep = dmf_numpy.model.eq5_fork
-    dmf_numpy.model.eq5_fork = lambda modality, shared: keep(modality, None if modality is not None else shared)
+    keep = dmf_numpy.core.fusion.eq5_fork
+    dmf_numpy.core.fusion.eq5_fork = lambda modality, shared: keep(modality, None if modality is not None else shared)
 
 rng = np.random.default_rng(0)
 x, y, labels = rng.uniform(size=(4, 6)), rng.uniform(size=(4, 7)), np.array([0, 1, 2, 1])

@@ -1,14 +1,14 @@
 """How much gradient each learning path of Fig. 2 carries while DMF and IMF learn the MNIST halves.
 
 Trains both models, measures after every epoch the two terms of Eq. 5 at every layer on a probe
-batch, and writes OUT/paths.png and OUT/paths.csv (see dmf_numpy/paths.py).
+batch, and writes OUT/paths.png and OUT/paths.csv (see dmf_numpy/experiments/path_experiment.py).
 
     python examples/path_plot.py --damage 0.5 --epochs 3 --subset 5000 --out results/paths
 """
 import argparse
 from pathlib import Path
 
-from dmf_numpy.paths import run_path_experiment
+from dmf_numpy.experiments.path_experiment import run_path_experiment
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--damage", type=float, default=0.5,

@@ -6,7 +6,7 @@ equation of the paper it comes from, top to bottom. derivations/03_backward.md d
 import numpy as np
 
 from dmf_numpy import DMF
-from dmf_numpy.ops import softmax_cross_entropy
+from dmf_numpy.core.ops import softmax_cross_entropy
 
 rng = np.random.default_rng(0)
 model = DMF(x_dims=(6, 5, 4), y_dims=(7, 5, 3), shared_dims=(5, 4, 3), n_classes=3, dtype=np.float64)

@@ -6,9 +6,9 @@ import pytest
 import scipy.fft
 import scipy.io.wavfile
 
-from dmf_numpy.audio import (AudioFeatures, frame_signal, hz_to_mel, mel_filterbank, mel_to_hz, mfcc,
+from dmf_numpy.datasets.audio import (AudioFeatures, frame_signal, hz_to_mel, mel_filterbank, mel_to_hz, mfcc,
                              power_spectrum, read_wav, time_pool)
-from dmf_numpy.data import DataError
+from dmf_numpy.datasets.store import DataError
 
 RATE = 8000
 

@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from dmf_numpy.audiovisual import (CONDITIONS, PAPER_TABLE2, ROWS, condition_inputs,
+from dmf_numpy.experiments.audiovisual import (CONDITIONS, PAPER_TABLE2, ROWS, condition_inputs,
                                    pair_images, run_audiovisual)
-from dmf_numpy.finite_differences import BOUND, worst_error
-from dmf_numpy.generative import GenerativeDMF, gradcheck
-from dmf_numpy.model import EMF, IMF
+from dmf_numpy.core.gradcheck import BOUND, worst_error
+from dmf_numpy import GenerativeDMF, gradcheck
+from dmf_numpy import EMF, IMF
 
 from conftest import SHARED_DATA as SHARED
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from dmf_numpy.bench import _operand, format_table, median_rows, run_bench, step_gemms
-from dmf_numpy.model import MODELS
+from dmf_numpy.experiments.bench import _operand, format_table, median_rows, run_bench, step_gemms
+from dmf_numpy.core.fusion import MODELS
 
 from conftest import SMALL
 

@@ -46,12 +46,12 @@ def test_bad_arguments_exit_2_with_one_line(argv, message):
 
 
 def test_no_data_anywhere_says_what_to_do(tmp_path, capsys, monkeypatch):
-    import dmf_numpy.data as data
+    import dmf_numpy.datasets.store as store
 
     def offline(url, timeout):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(data, "_urlopen", offline)
+    monkeypatch.setattr(store, "_urlopen", offline)
     monkeypatch.delenv("DMF_NUMPY_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert main(["train", "--out", str(tmp_path / "o")]) == 2
@@ -106,8 +106,8 @@ def test_experiment_commands_end_to_end(argv, needs, written, tmp_path, capsys):
 @pytest.mark.parametrize("argv, out", [(["table1", "--quick"], "results/quick"), (["table1"], "results"),
                                        (["table1", "--quick", "--out", "elsewhere"], "elsewhere")])
 def test_quick_table1_does_not_write_over_the_full_results(argv, out, monkeypatch):
-    import dmf_numpy.table1
+    import dmf_numpy.experiments.table1
 
     calls = []
-    monkeypatch.setattr(dmf_numpy.table1, "run_table1", lambda out_dir, **kwargs: calls.append(out_dir))
+    monkeypatch.setattr(dmf_numpy.experiments.table1, "run_table1", lambda out_dir, **kwargs: calls.append(out_dir))
     assert main(argv) == 0 and calls == [Path(out)]

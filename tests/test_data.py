@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dmf_numpy import data
-from dmf_numpy.data import DataError, MissingDataError
+from dmf_numpy.datasets import halves, mnist, store
+from dmf_numpy.datasets.store import DataError, MissingDataError
 
 REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-MNIST_NAMES = [spec.gz_name for spec in data.MNIST_FILES.values()]
+MNIST_NAMES = [spec.gz_name for spec in mnist.MNIST_FILES.values()]
 
 
 def sha256(content):
@@ -35,7 +35,7 @@ def idx_bytes(array, *, type_code=0x08):
 
 
 class NoNetwork:
-    """Stands in for ``data._urlopen``: records the URLs asked for and fails every one."""
+    """Stands in for ``store._urlopen``: records the URLs asked for and fails every one."""
 
     def __init__(self):
         self.urls = []
@@ -48,10 +48,10 @@ class NoNetwork:
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
     """No network, no DMF_NUMPY_DATA, and a user cache inside tmp_path."""
-    monkeypatch.delenv(data.DATA_ENV_VAR, raising=False)
+    monkeypatch.delenv(store.DATA_ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     no_network = NoNetwork()
-    monkeypatch.setattr(data, "_urlopen", no_network)
+    monkeypatch.setattr(store, "_urlopen", no_network)
     return no_network
 
 
@@ -70,13 +70,13 @@ def fake_mnist(monkeypatch):
         arrays[f"{split}_images"] = images
         arrays[f"{split}_labels"] = (np.arange(n) % 10).astype(np.uint8)
     contents = {}
-    for key, spec in data.MNIST_FILES.items():
+    for key, spec in mnist.MNIST_FILES.items():
         raw = idx_bytes(arrays[key])
         compressed = gzip.compress(raw)
         contents[spec.gz_name] = compressed
         contents[spec.raw_name] = raw
         monkeypatch.setitem(
-            data.MNIST_FILES,
+            mnist.MNIST_FILES,
             key,
             replace(spec, gz_sha256=sha256(compressed), raw_sha256=sha256(raw),
                     count=len(arrays[key])),
@@ -84,7 +84,7 @@ def fake_mnist(monkeypatch):
 
     def make(folder, gz=True):
         folder.mkdir(parents=True, exist_ok=True)
-        for spec in data.MNIST_FILES.values():
+        for spec in mnist.MNIST_FILES.values():
             name = spec.gz_name if gz else spec.raw_name
             (folder / name).write_bytes(contents[name])
         return arrays
@@ -108,7 +108,7 @@ def test_read_idx_round_trip(tmp_path, name, compress):
     raw = idx_bytes(array)
     path = tmp_path / name
     path.write_bytes(gzip.compress(raw) if compress else raw)
-    result = data.read_idx(path)
+    result = mnist.read_idx(path)
     assert result.dtype == np.uint8 and result.shape == (5, 3, 4)
     np.testing.assert_array_equal(result, array)
     result[0, 0, 0] = 1  # an ordinary, writable array
@@ -117,7 +117,7 @@ def test_read_idx_round_trip(tmp_path, name, compress):
 def test_read_idx_one_dimensional(tmp_path):
     path = tmp_path / "labels"
     path.write_bytes(idx_bytes(np.arange(7, dtype=np.uint8)))
-    np.testing.assert_array_equal(data.read_idx(path), np.arange(7))
+    np.testing.assert_array_equal(mnist.read_idx(path), np.arange(7))
 
 
 GOOD = idx_bytes(np.zeros((4, 2, 2), dtype=np.uint8))  # header 16 bytes + 16 bytes of data
@@ -140,7 +140,7 @@ def test_read_idx_rejects_bad_content(tmp_path, content, problem):
     path = tmp_path / "bad-idx"
     path.write_bytes(content)
     with pytest.raises(DataError) as info:
-        data.read_idx(path)
+        mnist.read_idx(path)
     assert str(path) in str(info.value)
     assert problem in str(info.value)
 
@@ -157,13 +157,13 @@ def test_read_idx_rejects_corrupt_gzip(tmp_path, content):
     path = tmp_path / "bad.gz"
     path.write_bytes(content)
     with pytest.raises(DataError, match="corrupt gzip") as info:
-        data.read_idx(path)
+        mnist.read_idx(path)
     assert str(path) in str(info.value)
 
 
 def test_read_idx_missing_file_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="cannot read"):
-        data.read_idx(tmp_path / "nothing-here")
+        mnist.read_idx(tmp_path / "nothing-here")
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ def test_read_idx_missing_file_is_a_data_error(tmp_path):
 @pytest.mark.parametrize("gz", [True, False])
 def test_load_mnist_reads_compressed_or_raw_files(tmp_path, fake_mnist, gz):
     arrays = fake_mnist(tmp_path / "mnist", gz=gz)
-    loaded = data.load_mnist(tmp_path / "mnist")
+    loaded = mnist.load_mnist(tmp_path / "mnist")
     assert set(loaded) == {"train_images", "train_labels", "test_images", "test_labels"}
     for key, array in arrays.items():
         assert loaded[key].dtype == np.uint8
@@ -183,45 +183,45 @@ def test_load_mnist_reads_compressed_or_raw_files(tmp_path, fake_mnist, gz):
 
 def test_load_mnist_checksum_mismatch(tmp_path, fake_mnist, monkeypatch):
     fake_mnist(tmp_path)
-    spec = data.MNIST_FILES["test_labels"]
-    monkeypatch.setitem(data.MNIST_FILES, "test_labels", replace(spec, gz_sha256="0" * 64))
+    spec = mnist.MNIST_FILES["test_labels"]
+    monkeypatch.setitem(mnist.MNIST_FILES, "test_labels", replace(spec, gz_sha256="0" * 64))
     with pytest.raises(DataError) as info:
-        data.load_mnist(tmp_path)
+        mnist.load_mnist(tmp_path)
     message = str(info.value)
     assert str(tmp_path / spec.gz_name) in message
     assert "0" * 64 in message and spec.gz_sha256 in message
     assert not isinstance(info.value, MissingDataError)
-    data.load_mnist(tmp_path, verify=False)  # the content itself is fine
+    mnist.load_mnist(tmp_path, verify=False)  # the content itself is fine
 
 
 def test_load_mnist_checksum_mismatch_of_a_replaced_file(tmp_path, fake_mnist):
     fake_mnist(tmp_path)
-    path = tmp_path / data.MNIST_FILES["train_labels"].gz_name
+    path = tmp_path / mnist.MNIST_FILES["train_labels"].gz_name
     path.write_bytes(gzip.compress(idx_bytes(np.ones(40, dtype=np.uint8))))
     with pytest.raises(DataError, match="checksum mismatch") as info:
-        data.load_mnist(tmp_path)
+        mnist.load_mnist(tmp_path)
     assert str(path) in str(info.value)
 
 
 def test_load_mnist_wrong_kind_of_file(tmp_path, fake_mnist):
     fake_mnist(tmp_path)
-    labels = tmp_path / data.MNIST_FILES["train_labels"].gz_name
-    images = tmp_path / data.MNIST_FILES["train_images"].gz_name
+    labels = tmp_path / mnist.MNIST_FILES["train_labels"].gz_name
+    images = tmp_path / mnist.MNIST_FILES["train_images"].gz_name
     images.write_bytes(labels.read_bytes())
     with pytest.raises(DataError) as info:
-        data.load_mnist(tmp_path, verify=False)
+        mnist.load_mnist(tmp_path, verify=False)
     assert f"{images}: bad magic number 2049, expected 2051 (images)" in str(info.value)
 
 
 def test_load_mnist_wrong_count_and_bad_labels(tmp_path, fake_mnist):
     fake_mnist(tmp_path)
-    path = tmp_path / data.MNIST_FILES["test_labels"].gz_name
+    path = tmp_path / mnist.MNIST_FILES["test_labels"].gz_name
     path.write_bytes(gzip.compress(idx_bytes(np.zeros(11, dtype=np.uint8))))
     with pytest.raises(DataError, match=r"shape \(11,\), expected \(12,\)"):
-        data.load_mnist(tmp_path, verify=False)
+        mnist.load_mnist(tmp_path, verify=False)
     path.write_bytes(gzip.compress(idx_bytes(np.full(12, 10, dtype=np.uint8))))
     with pytest.raises(DataError, match="label 10 out of range"):
-        data.load_mnist(tmp_path, verify=False)
+        mnist.load_mnist(tmp_path, verify=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,14 +233,14 @@ def test_resolution_order(tmp_path, monkeypatch):
     explicit, from_env = tmp_path / "explicit", tmp_path / "env"
     explicit.mkdir()
     from_env.mkdir()
-    monkeypatch.setenv(data.DATA_ENV_VAR, str(from_env))
-    assert data.resolve_data_dir("mnist", explicit)[:2] == (explicit, "argument")
-    assert data.resolve_data_dir("mnist")[:2] == (from_env, "environment")
-    monkeypatch.setenv(data.DATA_ENV_VAR, "")
+    monkeypatch.setenv(store.DATA_ENV_VAR, str(from_env))
+    assert store.resolve_data_dir("mnist", explicit)[:2] == (explicit, "argument")
+    assert store.resolve_data_dir("mnist")[:2] == (from_env, "environment")
+    monkeypatch.setenv(store.DATA_ENV_VAR, "")
     cache = tmp_path / "xdg-cache" / "dmf_numpy" / "mnist"
-    assert data.resolve_data_dir("mnist")[:2] == (cache, "cache")
-    assert data.cache_dir("mnist") == cache
-    assert not data.resolve_data_dir("mnist").explicit
+    assert store.resolve_data_dir("mnist")[:2] == (cache, "cache")
+    assert store.cache_dir("mnist") == cache
+    assert not store.resolve_data_dir("mnist").explicit
 
 
 def test_cache_dir_without_xdg(tmp_path, monkeypatch):
@@ -250,43 +250,43 @@ def test_cache_dir_without_xdg(tmp_path, monkeypatch):
             monkeypatch.delenv("XDG_CACHE_HOME")
         else:
             monkeypatch.setenv("XDG_CACHE_HOME", value)
-        assert data.cache_dir("wiki") == tmp_path / ".cache" / "dmf_numpy" / "wiki"
+        assert store.cache_dir("wiki") == tmp_path / ".cache" / "dmf_numpy" / "wiki"
 
 
 def test_root_or_dataset_folder(tmp_path, monkeypatch):
     (tmp_path / "root" / "mnist").mkdir(parents=True)
     (tmp_path / "direct").mkdir()
-    assert data.resolve_data_dir("mnist", tmp_path / "root").path == tmp_path / "root" / "mnist"
-    assert data.resolve_data_dir("mnist", tmp_path / "direct").path == tmp_path / "direct"
-    monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path / "root"))
-    assert data.resolve_data_dir("mnist").path == tmp_path / "root" / "mnist"
+    assert store.resolve_data_dir("mnist", tmp_path / "root").path == tmp_path / "root" / "mnist"
+    assert store.resolve_data_dir("mnist", tmp_path / "direct").path == tmp_path / "direct"
+    monkeypatch.setenv(store.DATA_ENV_VAR, str(tmp_path / "root"))
+    assert store.resolve_data_dir("mnist").path == tmp_path / "root" / "mnist"
 
 
 def test_load_mnist_from_env_root_and_from_explicit_folder(tmp_path, fake_mnist, monkeypatch):
     arrays = fake_mnist(tmp_path / "shared" / "mnist")
-    monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path / "shared"))
-    np.testing.assert_array_equal(data.load_mnist()["test_labels"], arrays["test_labels"])
-    monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path / "elsewhere"))  # the argument wins
-    loaded = data.load_mnist(tmp_path / "shared" / "mnist")
+    monkeypatch.setenv(store.DATA_ENV_VAR, str(tmp_path / "shared"))
+    np.testing.assert_array_equal(mnist.load_mnist()["test_labels"], arrays["test_labels"])
+    monkeypatch.setenv(store.DATA_ENV_VAR, str(tmp_path / "elsewhere"))  # the argument wins
+    loaded = mnist.load_mnist(tmp_path / "shared" / "mnist")
     np.testing.assert_array_equal(loaded["train_images"], arrays["train_images"])
 
 
 @pytest.mark.parametrize("how", ["argument", "environment"])
 def test_nonexistent_given_directory(tmp_path, monkeypatch, fake_mnist, isolated, how):
-    fake_mnist(data.cache_dir("mnist"))  # a valid cache must not be fallen back to
+    fake_mnist(store.cache_dir("mnist"))  # a valid cache must not be fallen back to
     missing = tmp_path / "no-such-dir"
     if how == "environment":
-        monkeypatch.setenv(data.DATA_ENV_VAR, str(missing))
+        monkeypatch.setenv(store.DATA_ENV_VAR, str(missing))
     with pytest.raises(MissingDataError) as info:
-        data.load_mnist(missing if how == "argument" else None)
+        mnist.load_mnist(missing if how == "argument" else None)
     assert str(missing) in str(info.value)
-    assert "--data-dir" in str(info.value) and data.DATA_ENV_VAR in str(info.value)
+    assert "--data-dir" in str(info.value) and store.DATA_ENV_VAR in str(info.value)
     assert isolated.urls == []
 
 
 def test_given_directory_without_files_is_not_downloaded_into(tmp_path, isolated):
     with pytest.raises(MissingDataError) as info:
-        data.load_mnist(tmp_path)
+        mnist.load_mnist(tmp_path)
     message = str(info.value)
     assert all(name in message for name in MNIST_NAMES)
     assert str(tmp_path) in message and "Not downloading" in message
@@ -316,7 +316,7 @@ class FakeResponse(io.BytesIO):
 
 
 class FakeServer:
-    """Stands in for ``data._urlopen``, serving ``files`` (name -> bytes) from every mirror."""
+    """Stands in for ``store._urlopen``, serving ``files`` (name -> bytes) from every mirror."""
 
     def __init__(self, files, interrupted=False, down=()):
         self.files, self.interrupted, self.down = files, interrupted, down
@@ -333,27 +333,27 @@ class FakeServer:
 
 
 def test_download_into_cache(fake_mnist, monkeypatch, capsys):
-    server = FakeServer(fake_mnist.contents, down=data.MNIST_MIRRORS[:1])
-    monkeypatch.setattr(data, "_urlopen", server)
-    loaded = data.load_mnist()
+    server = FakeServer(fake_mnist.contents, down=mnist.MNIST_MIRRORS[:1])
+    monkeypatch.setattr(store, "_urlopen", server)
+    loaded = mnist.load_mnist()
     for key, array in fake_mnist.arrays.items():
         np.testing.assert_array_equal(loaded[key], array)
-    cache = data.cache_dir("mnist")
+    cache = store.cache_dir("mnist")
     assert sorted(p.name for p in cache.iterdir()) == sorted(MNIST_NAMES)
-    assert all(url.startswith(data.MNIST_MIRRORS[1]) for url in server.urls[1::2])
+    assert all(url.startswith(mnist.MNIST_MIRRORS[1]) for url in server.urls[1::2])
     assert "downloading" in capsys.readouterr().err
     server.urls.clear()
-    data.load_mnist()  # now found in the cache: no second download
+    mnist.load_mnist()  # now found in the cache: no second download
     assert server.urls == []
 
 
 def test_download_only_the_missing_files(fake_mnist, monkeypatch):
-    fake_mnist(data.cache_dir("mnist"))
-    data.cache_dir("mnist").joinpath(data.MNIST_FILES["test_images"].gz_name).unlink()
+    fake_mnist(store.cache_dir("mnist"))
+    store.cache_dir("mnist").joinpath(mnist.MNIST_FILES["test_images"].gz_name).unlink()
     server = FakeServer(fake_mnist.contents)
-    monkeypatch.setattr(data, "_urlopen", server)
-    data.load_mnist()
-    assert server.urls == [data.MNIST_MIRRORS[0] + data.MNIST_FILES["test_images"].gz_name]
+    monkeypatch.setattr(store, "_urlopen", server)
+    mnist.load_mnist()
+    assert server.urls == [mnist.MNIST_MIRRORS[0] + mnist.MNIST_FILES["test_images"].gz_name]
 
 
 @pytest.mark.parametrize("failure", ["interrupted", "checksum"])
@@ -362,44 +362,44 @@ def test_failed_download_leaves_nothing(fake_mnist, monkeypatch, failure):
     if failure == "checksum":
         files = {name: content + b"tampered" for name, content in files.items()}
     server = FakeServer(files, interrupted=failure == "interrupted")
-    monkeypatch.setattr(data, "_urlopen", server)
+    monkeypatch.setattr(store, "_urlopen", server)
     with pytest.raises(MissingDataError) as info:
-        data.load_mnist()
+        mnist.load_mnist()
     expected = "connection reset" if failure == "interrupted" else "checksum mismatch"
     assert expected in str(info.value)
-    assert len(server.urls) == len(data.MNIST_MIRRORS)  # every mirror tried, then given up
-    assert list(data.cache_dir("mnist").iterdir()) == []  # no file, no temporary file
+    assert len(server.urls) == len(mnist.MNIST_MIRRORS)  # every mirror tried, then given up
+    assert list(store.cache_dir("mnist").iterdir()) == []  # no file, no temporary file
 
 
 def test_download_file_is_atomic(tmp_path, monkeypatch):
     content = b"x" * 1000
-    monkeypatch.setattr(data, "_urlopen", FakeServer({"f": content}, interrupted=True))
+    monkeypatch.setattr(store, "_urlopen", FakeServer({"f": content}, interrupted=True))
     with pytest.raises(ConnectionResetError):
-        data.download_file("https://mirror/f", tmp_path / "f", sha256(content), chunk_size=100)
+        store.download_file("https://mirror/f", tmp_path / "f", sha256(content), chunk_size=100)
     assert list(tmp_path.iterdir()) == []
-    monkeypatch.setattr(data, "_urlopen", FakeServer({"f": content}))
+    monkeypatch.setattr(store, "_urlopen", FakeServer({"f": content}))
     with pytest.raises(DataError, match=f"expected SHA-256 {'1' * 64}, got {sha256(content)}"):
-        data.download_file("https://mirror/f", tmp_path / "f", "1" * 64, chunk_size=100)
+        store.download_file("https://mirror/f", tmp_path / "f", "1" * 64, chunk_size=100)
     assert list(tmp_path.iterdir()) == []
-    data.download_file("https://mirror/f", tmp_path / "f", sha256(content), chunk_size=100)
+    store.download_file("https://mirror/f", tmp_path / "f", sha256(content), chunk_size=100)
     assert [p.name for p in tmp_path.iterdir()] == ["f"]
     assert (tmp_path / "f").read_bytes() == content
 
 
 def test_no_network_and_no_data(isolated):
     with pytest.raises(MissingDataError) as info:
-        data.load_mnist()
+        mnist.load_mnist()
     message = str(info.value)
     assert all(name in message for name in MNIST_NAMES)
-    assert str(data.cache_dir("mnist")) in message
-    assert "--data-dir" in message and data.DATA_ENV_VAR in message
+    assert str(store.cache_dir("mnist")) in message
+    assert "--data-dir" in message and store.DATA_ENV_VAR in message
     assert "network disabled in tests" in message
     assert isolated.urls  # a download was attempted
 
 
 def test_download_false(isolated):
     with pytest.raises(MissingDataError, match="download=False"):
-        data.load_mnist(download=False)
+        mnist.load_mnist(download=False)
     assert isolated.urls == []
 
 
@@ -411,7 +411,7 @@ def test_download_false(isolated):
 def test_split_halves_columns():
     rows, cols = np.indices((28, 28))
     images = np.stack([9 * cols, 9 * rows, np.full((28, 28), 255)]).astype(np.uint8)
-    left, right = data.split_halves(images)
+    left, right = halves.split_halves(images)
     for half in (left, right):
         assert half.shape == (3, 392) and half.dtype == np.float32
         assert half.flags.c_contiguous
@@ -437,7 +437,7 @@ def test_split_halves_columns():
 )
 def test_split_halves_rejects_bad_images(images):
     with pytest.raises(ValueError, match="images"):
-        data.split_halves(images)
+        halves.split_halves(images)
 
 
 # --------------------------------------------------------------------------------------------
@@ -448,7 +448,7 @@ def test_split_halves_rejects_bad_images(images):
 @pytest.mark.parametrize("p", [0.0, 0.3, 0.5, 0.7])
 def test_damage_pixels_exact_count(p):
     right = np.ones((50, 392), dtype=np.float32)
-    damaged = data.damage(right, p, seed=1)
+    damaged = halves.damage(right, p, seed=1)
     assert damaged.dtype == np.float32 and damaged.shape == right.shape
     np.testing.assert_array_equal((damaged == 0).sum(axis=1), round(p * 392))
     assert (right == 1).all()  # the input is not modified
@@ -456,14 +456,14 @@ def test_damage_pixels_exact_count(p):
 
 def test_damage_keeps_the_undamaged_pixels():
     right = np.random.default_rng(0).uniform(0.1, 1, size=(20, 392)).astype(np.float32)
-    damaged = data.damage(right, 0.5, seed=3)
+    damaged = halves.damage(right, 0.5, seed=3)
     kept = damaged != 0
     np.testing.assert_array_equal(damaged[kept], right[kept])
 
 
 def test_damage_columns():
     right = np.ones((30, 392), dtype=np.float32)
-    damaged = data.damage(right, 0.5, kind="columns", seed=2).reshape(30, 28, 14)
+    damaged = halves.damage(right, 0.5, kind="columns", seed=2).reshape(30, 28, 14)
     column_zero = (damaged == 0).all(axis=1)  # (30, 14)
     column_one = (damaged == 1).all(axis=1)
     assert (column_zero | column_one).all()  # whole columns, nothing in between
@@ -473,35 +473,35 @@ def test_damage_columns():
 
 def test_damage_noise():
     right = np.full((200, 392), 0.5, dtype=np.float32)
-    damaged = data.damage(right, 0.2, kind="noise", seed=0)
+    damaged = halves.damage(right, 0.2, kind="noise", seed=0)
     assert damaged.dtype == np.float32
     assert damaged.min() >= 0 and damaged.max() <= 1
     assert 0.18 < (damaged - right).std() < 0.21
-    np.testing.assert_array_equal(data.damage(right, 0.0, kind="noise"), right)
+    np.testing.assert_array_equal(halves.damage(right, 0.0, kind="noise"), right)
 
 
-@pytest.mark.parametrize("kind", data.DAMAGE_KINDS)
+@pytest.mark.parametrize("kind", halves.DAMAGE_KINDS)
 def test_damage_is_seeded(kind):
     right = np.ones((10, 392), dtype=np.float32) * 0.5
-    first = data.damage(right, 0.5, kind=kind, seed=7)
-    np.testing.assert_array_equal(first, data.damage(right, 0.5, kind=kind, seed=7))
+    first = halves.damage(right, 0.5, kind=kind, seed=7)
+    np.testing.assert_array_equal(first, halves.damage(right, 0.5, kind=kind, seed=7))
     np.testing.assert_array_equal(
-        first, data.damage(right, 0.5, kind=kind, seed=np.random.default_rng(7))
+        first, halves.damage(right, 0.5, kind=kind, seed=np.random.default_rng(7))
     )
-    assert not np.array_equal(first, data.damage(right, 0.5, kind=kind, seed=8))
+    assert not np.array_equal(first, halves.damage(right, 0.5, kind=kind, seed=8))
 
 
 @pytest.mark.parametrize("p", [-0.1, 1.0, 1.5, float("nan")])
 def test_damage_rejects_bad_level(p):
     with pytest.raises(ValueError, match="p="):
-        data.damage(np.ones((2, 392), np.float32), p)
+        halves.damage(np.ones((2, 392), np.float32), p)
 
 
 def test_damage_rejects_bad_kind_and_shape():
     with pytest.raises(ValueError, match="pixels, columns, noise"):
-        data.damage(np.ones((2, 392), np.float32), 0.3, kind="blur")
+        halves.damage(np.ones((2, 392), np.float32), 0.3, kind="blur")
     with pytest.raises(ValueError, match="right"):
-        data.damage(np.ones((2, 28, 14), np.float32), 0.3)
+        halves.damage(np.ones((2, 28, 14), np.float32), 0.3)
 
 
 # --------------------------------------------------------------------------------------------
@@ -511,16 +511,16 @@ def test_damage_rejects_bad_kind_and_shape():
 
 def test_apply_condition():
     left, right = np.full((3, 392), 0.25, np.float32), np.full((3, 392), 0.75, np.float32)
-    x, y = data.apply_condition(left, right, "left+right")
+    x, y = halves.apply_condition(left, right, "left+right")
     assert x is left and y is right
-    x, y = data.apply_condition(left, right, "right")
+    x, y = halves.apply_condition(left, right, "right")
     assert (x == 0).all() and x.shape == left.shape and x.dtype == left.dtype and y is right
-    x, y = data.apply_condition(left, right, "left")
+    x, y = halves.apply_condition(left, right, "left")
     assert x is left and (y == 0).all() and y.shape == right.shape
     assert (left == 0.25).all() and (right == 0.75).all()
-    assert data.CONDITIONS == ("left+right", "right", "left")
+    assert halves.CONDITIONS == ("left+right", "right", "left")
     with pytest.raises(ValueError, match="left\\+right, right, left"):
-        data.apply_condition(left, right, "both")
+        halves.apply_condition(left, right, "both")
 
 
 # --------------------------------------------------------------------------------------------
@@ -535,12 +535,12 @@ def image_ids(left):
 
 def test_load_halves_splits(tmp_path, fake_mnist):
     fake_mnist(tmp_path)
-    halves = data.load_halves(tmp_path, n_val=15, damage_p=0.5, seed=3)
-    (tl, tr, ty), (vl, vr, vy), (sl, sr, sy) = halves.train, halves.val, halves.test
+    splits = halves.load_halves(tmp_path, n_val=15, damage_p=0.5, seed=3)
+    (tl, tr, ty), (vl, vr, vy), (sl, sr, sy) = splits.train, splits.val, splits.test
     assert len(tl) == len(tr) == len(ty) == 25
     assert len(vl) == len(vr) == len(vy) == 15
     assert len(sl) == len(sr) == len(sy) == 12
-    for left, right, labels in (halves.train, halves.val, halves.test):
+    for left, right, labels in (splits.train, splits.val, splits.test):
         assert left.shape[1] == right.shape[1] == 392
         assert left.dtype == right.dtype == np.float32
         assert labels.dtype == np.int64 and labels.min() >= 0 and labels.max() <= 9
@@ -556,10 +556,10 @@ def test_load_halves_splits(tmp_path, fake_mnist):
 
 def test_load_halves_seed_and_subset(tmp_path, fake_mnist):
     fake_mnist(tmp_path)
-    full = data.load_halves(tmp_path, n_val=10, damage_p=0.3, seed=5)
-    again = data.load_halves(tmp_path, n_val=10, damage_p=0.3, seed=5)
-    other = data.load_halves(tmp_path, n_val=10, damage_p=0.3, seed=6)
-    small = data.load_halves(tmp_path, n_val=10, damage_p=0.3, seed=5, subset=4)
+    full = halves.load_halves(tmp_path, n_val=10, damage_p=0.3, seed=5)
+    again = halves.load_halves(tmp_path, n_val=10, damage_p=0.3, seed=5)
+    other = halves.load_halves(tmp_path, n_val=10, damage_p=0.3, seed=6)
+    small = halves.load_halves(tmp_path, n_val=10, damage_p=0.3, seed=5, subset=4)
     for split in ("train", "val", "test"):
         for a, b in zip(getattr(full, split), getattr(again, split)):
             np.testing.assert_array_equal(a, b)
@@ -576,9 +576,9 @@ def test_load_halves_seed_and_subset(tmp_path, fake_mnist):
 
 def test_load_halves_undamaged_and_empty_validation(tmp_path, fake_mnist):
     fake_mnist(tmp_path)
-    halves = data.load_halves(tmp_path, n_val=0)
-    assert len(halves.train[0]) == 40 and halves.val[0].shape == (0, 392)
-    assert (halves.train[1] == 1).all()
+    splits = halves.load_halves(tmp_path, n_val=0)
+    assert len(splits.train[0]) == 40 and splits.val[0].shape == (0, 392)
+    assert (splits.train[1] == 1).all()
 
 
 @pytest.mark.parametrize(
@@ -593,9 +593,9 @@ def test_load_halves_undamaged_and_empty_validation(tmp_path, fake_mnist):
 )
 def test_load_halves_rejects_bad_arguments(tmp_path, fake_mnist, kwargs, match):
     fake_mnist(tmp_path)
-    data.load_halves(tmp_path, n_val=10)  # valid, so the errors below are the arguments'
+    halves.load_halves(tmp_path, n_val=10)  # valid, so the errors below are the arguments'
     with pytest.raises(ValueError, match=match):
-        data.load_halves(tmp_path, **kwargs)
+        halves.load_halves(tmp_path, **kwargs)
 
 
 @pytest.mark.skipif(
@@ -603,8 +603,8 @@ def test_load_halves_rejects_bad_arguments(tmp_path, fake_mnist, kwargs, match):
     reason=f"the real MNIST files are absent (looked in {REAL_MNIST})",
 )
 def test_load_halves_real_mnist():
-    halves = data.load_halves(REAL_MNIST, damage_p=0.3, seed=0)
-    (tl, tr, ty), (vl, vr, vy), (sl, sr, sy) = halves.train, halves.val, halves.test
+    splits = halves.load_halves(REAL_MNIST, damage_p=0.3, seed=0)
+    (tl, tr, ty), (vl, vr, vy), (sl, sr, sy) = splits.train, splits.val, splits.test
     assert tl.shape == tr.shape == (50000, 392) and ty.shape == (50000,)
     assert vl.shape == vr.shape == (10000, 392) and vy.shape == (10000,)
     assert sl.shape == sr.shape == (10000, 392) and sy.shape == (10000,)
@@ -617,5 +617,5 @@ def test_load_halves_real_mnist():
     assert np.bincount(sy, minlength=10).tolist() == test_hist
     for right in (tr, vr, sr):  # at least round(0.3 * 392) = 118 zeros in every right half
         assert (right == 0).sum(axis=1).min() >= 118
-    small = data.load_halves(REAL_MNIST, subset=100)
+    small = halves.load_halves(REAL_MNIST, subset=100)
     assert [len(split[0]) for split in (small.train, small.val, small.test)] == [100, 100, 100]

@@ -12,8 +12,8 @@ DERIVATIONS = sorted((ROOT / "derivations").glob("*.md"))
 TOPICS = [path for path in DERIVATIONS if path.name != "README.md"]
 EQUATIONS = set(range(1, 9))
 
-#: ``dmf_numpy/model.py: eq5_fork`` or ``dmf_numpy/model.py: FusionNet.backward``
-CODE_REF = re.compile(r"dmf_numpy/(\w+)\.py: ([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)")
+#: ``dmf_numpy/core/fusion.py: eq5_fork`` or ``dmf_numpy/core/fusion.py: FusionNet.backward``
+CODE_REF = re.compile(r"dmf_numpy/((?:\w+/)*\w+)\.py: ([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)")
 #: ``tests/test_paths.py::test_emf_has_no_modality_path``
 TEST_REF = re.compile(r"tests/(\w+)\.py::(\w+)")
 #: "Eq. 5", "Eqs. 6 and 8", "Eqs. 5-8", "Eqs. 1, 3, 4" in prose; "eq_2", "eqs_5_to_8", "eqs_3_and_4" in names
@@ -85,13 +85,16 @@ def test_equation_numbers_reads_lists_and_ranges(text, expected):
 
 def test_broken_references_are_reported_and_good_ones_are_not():
     text = """
-    good: `dmf_numpy/model.py: eq5_fork`, `dmf_numpy/model.py: FusionNet.backward`, `dmf_numpy/ops.py: sigmoid`.
+    good: `dmf_numpy/core/fusion.py: eq5_fork`, `dmf_numpy/core/fusion.py: FusionNet.backward`,
+          `dmf_numpy/core/ops.py: sigmoid`, `dmf_numpy/cli.py: main`.
     good: `tests/test_gradients.py::test_gradcheck_every_entry_of_every_tensor`.
-    bad:  `dmf_numpy/model.py: eq9_fork`, `dmf_numpy/model.py: FusionNet.sideways`, `dmf_numpy/nowhere.py: f`,
+    bad:  `dmf_numpy/core/fusion.py: eq9_fork`, `dmf_numpy/core/fusion.py: FusionNet.sideways`,
+          `dmf_numpy/nowhere.py: f`, `dmf_numpy/model.py: eq5_fork`,
           `tests/test_paths.py::test_that_was_never_written`, `tests/test_nowhere.py::test_x`.
     """
     assert broken_references(text) == [
-        "dmf_numpy/model.py: eq9_fork", "dmf_numpy/model.py: FusionNet.sideways", "dmf_numpy/nowhere.py: f",
+        "dmf_numpy/core/fusion.py: eq9_fork", "dmf_numpy/core/fusion.py: FusionNet.sideways",
+        "dmf_numpy/nowhere.py: f", "dmf_numpy/model.py: eq5_fork",
         "tests/test_paths.py::test_that_was_never_written", "tests/test_nowhere.py::test_x"]
 
 
@@ -127,7 +130,7 @@ def test_the_derivations_cover_every_equation():
 # ---------------------------------------------------------------- equations in code and tests
 
 def test_every_equation_is_cited_in_the_code():
-    code = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "dmf_numpy").glob("*.py")))
+    code = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "dmf_numpy").rglob("*.py")))
     assert EQUATIONS - equation_numbers(code) == set()
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dmf_numpy.data import DATA_ENV_VAR, MNIST_FILES, MissingDataError, resolve_data_dir
+from dmf_numpy.datasets.mnist import MNIST_FILES
+from dmf_numpy.datasets.store import DATA_ENV_VAR, MissingDataError, resolve_data_dir
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

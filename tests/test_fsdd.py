@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import scipy.io.wavfile
 
-from dmf_numpy import data
-from dmf_numpy.data import DataError, MissingDataError
-from dmf_numpy.fsdd import N_FILES, SPEAKERS, load_fsdd
+from dmf_numpy.datasets import store
+from dmf_numpy.datasets.store import DataError, MissingDataError
+from dmf_numpy.datasets.fsdd import N_FILES, SPEAKERS, load_fsdd
 
 from conftest import SHARED_DATA as SHARED
 
@@ -38,7 +38,7 @@ def test_reads_signals_and_labels_from_a_root_holding_fsdd_recordings(tmp_path):
 
 def test_the_environment_variable_and_a_flat_folder_work(tmp_path, monkeypatch):
     make_recordings(tmp_path / "flat", ["5_lucas_1.wav"])
-    monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path / "flat"))
+    monkeypatch.setenv(store.DATA_ENV_VAR, str(tmp_path / "flat"))
     assert load_fsdd(verify=False).digits.tolist() == [5]
 
 
@@ -48,7 +48,7 @@ def test_missing_folder_or_files_say_what_to_do(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     with pytest.raises(MissingDataError, match="(?s)fsdd data not found.*free-spoken-digit-dataset"):
         load_fsdd(tmp_path / "empty")
-    monkeypatch.delenv(data.DATA_ENV_VAR, raising=False)
+    monkeypatch.delenv(store.DATA_ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with pytest.raises(MissingDataError, match="cache"):
         load_fsdd()

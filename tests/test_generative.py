@@ -4,12 +4,14 @@ modalities, the encode/reconstruct API and the copy of its encoder into a discri
 import numpy as np
 import pytest
 
-import dmf_numpy.generative as generative
-import dmf_numpy.model as model_module
+import dmf_numpy.core.generative as generative
+import dmf_numpy.core.fusion as model_module
 from dmf_numpy import DMF, IMF
-from dmf_numpy.finite_differences import BOUND, worst_error
-from dmf_numpy.generative import (GenerativeDMF, bernoulli_cross_entropy, drop_modalities, fit,
-                                  gradcheck, pretrain_dmf, pretrain_encoder, squared_error)
+from dmf_numpy.core.gradcheck import BOUND, worst_error
+from dmf_numpy import GenerativeDMF, fit_generative, gradcheck
+from dmf_numpy.core.ops import bernoulli_cross_entropy, squared_error
+from dmf_numpy.training.loop import drop_modalities
+from dmf_numpy.training.pretrain import pretrain_dmf, pretrain_encoder
 
 from conftest import SMALL
 
@@ -18,7 +20,7 @@ OUTPUT_PAIRS = [("sigmoid", "linear"), ("linear", "sigmoid")]
 
 
 def f(M):
-    """The logistic sigmoid written the textbook way, independent of dmf_numpy.ops."""
+    """The logistic sigmoid written the textbook way, independent of dmf_numpy.core.ops."""
     return 1.0 / (1.0 + np.exp(-M))
 
 
@@ -248,7 +250,7 @@ def latent_pairs(n, seed):
 def test_fit_learns_to_infer_each_modality_from_the_other():
     x, y = latent_pairs(300, 0)
     model = GenerativeDMF((4, 8), (3, 8), (8, 4), x_output="sigmoid", y_output="linear", seed=0)
-    history = fit(model, x, y, epochs=40, batch_size=20, lr=1e-2, log=lambda line: None)
+    history = fit_generative(model, x, y, epochs=40, batch_size=20, lr=1e-2, log=lambda line: None)
     assert [h["epoch"] for h in history] == list(range(1, 41))
     assert history[-1]["train_loss"] < 0.6 * history[0]["train_loss"]
     x_test, y_test = latent_pairs(200, 1)
@@ -264,7 +266,7 @@ def test_fit_is_seeded():
     runs = []
     for _ in range(2):
         model = GenerativeDMF((4, 5), (3, 5), (5, 2), y_output="linear", seed=1)
-        fit(model, x, y, epochs=2, batch_size=16, seed=3, log=lambda line: None)
+        fit_generative(model, x, y, epochs=2, batch_size=16, seed=3, log=lambda line: None)
         runs.append(model.params)
     assert all(np.array_equal(runs[0][k], runs[1][k]) for k in runs[0])
 

@@ -4,10 +4,10 @@ mutation tests proving that the checks catch a missing term of Eqs. 5-8."""
 import numpy as np
 import pytest
 
-import dmf_numpy.model as model_module
+import dmf_numpy.core.fusion as model_module
 from dmf_numpy import DMF, gradcheck
 from dmf_numpy.cli import main
-from dmf_numpy.finite_differences import BOUND, worst_error
+from dmf_numpy.core.gradcheck import BOUND, worst_error
 
 from conftest import MODEL_CLASSES, SMALL
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from dmf_numpy import DMF, EMF, IMF
-from dmf_numpy.model import build_model
-from dmf_numpy.ops import sigmoid, softmax_cross_entropy
+from dmf_numpy.core.fusion import build_model
+from dmf_numpy.core.ops import sigmoid, softmax_cross_entropy
 
 from conftest import MODEL_CLASSES, PAPER, SMALL
 
@@ -18,7 +18,7 @@ def test_parameter_counts_with_the_papers_sizes(cls, count):
 
 
 def f(M):
-    """The logistic sigmoid written the textbook way, independent of dmf_numpy.ops."""
+    """The logistic sigmoid written the textbook way, independent of dmf_numpy.core.ops."""
     return 1.0 / (1.0 + np.exp(-M))
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dmf_numpy.optim import SGD, Adam, decayed_lr
+from dmf_numpy.training.optim import SGD, Adam, decayed_lr
 
 
 def test_sgd_momentum_two_steps_by_hand():

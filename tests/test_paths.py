@@ -1,4 +1,4 @@
-"""Path analysis (dmf_numpy.paths): every path's contribution is checked against finite
+"""Path analysis (dmf_numpy.core.learning_paths): every path's contribution is checked against finite
 differences of the loss along that path alone, and the single path of IMF and EMF is shown."""
 
 import csv
@@ -6,10 +6,11 @@ import csv
 import numpy as np
 import pytest
 
-import dmf_numpy.model as model_module
+import dmf_numpy.core.fusion as model_module
 from dmf_numpy import DMF, EMF, IMF
-from dmf_numpy.data import MNISTHalves
-from dmf_numpy.paths import EXPERIMENT_MODELS, decompose, path_norms, run_path_experiment
+from dmf_numpy.datasets.arrays import Splits
+from dmf_numpy.core.learning_paths import decompose, path_norms
+from dmf_numpy.experiments.path_experiment import EXPERIMENT_MODELS, run_path_experiment
 
 from conftest import MODEL_CLASSES, SMALL
 
@@ -18,7 +19,7 @@ SIGMOID_LAYER = model_module._sigmoid_layer  # the unpatched layer, wrapped by n
 
 def centered_difference(loss, shape, step=5e-3):
     """d loss(v) / dv at v = 0, for v of ``shape``, one entry at a time, with the fourth-order
-    centered stencil of :mod:`dmf_numpy.finite_differences`."""
+    centered stencil of :mod:`dmf_numpy.core.gradcheck`."""
     grad = np.empty(shape)
     for i in np.ndindex(*shape):
         at = {}
@@ -207,7 +208,7 @@ def fake_halves(n, seed=0):
     rng = np.random.default_rng(seed)
     split = (rng.uniform(size=(n, 392)).astype(np.float32), rng.uniform(size=(n, 392)).astype(np.float32),
              rng.integers(0, 10, size=n))
-    return MNISTHalves(train=split, val=split, test=split)
+    return Splits(train=split, val=split, test=split)
 
 
 def test_run_path_experiment_writes_the_csv_and_figure(tmp_path):

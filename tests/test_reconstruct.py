@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-import dmf_numpy.reconstruct as reconstruct
-from dmf_numpy.data import MNISTHalves
-from dmf_numpy.reconstruct import join_halves, run_reconstruct
+import dmf_numpy.experiments.reconstruct as reconstruct
+from dmf_numpy.datasets.arrays import Splits
+from dmf_numpy.experiments.reconstruct import join_halves, run_reconstruct
 
 from conftest import SHARED_DATA as SHARED
 
@@ -30,7 +30,7 @@ def synthetic_split(n, seed):
 
 @pytest.fixture
 def synthetic(monkeypatch):
-    halves = MNISTHalves(train=synthetic_split(300, 0), val=synthetic_split(10, 1), test=synthetic_split(50, 2))
+    halves = Splits(train=synthetic_split(300, 0), val=synthetic_split(10, 1), test=synthetic_split(50, 2))
     monkeypatch.setattr(reconstruct, "load_halves", lambda *args, **kwargs: halves)
     return halves
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from dmf_numpy.retrieval import (CCA, PAPER_TABLE3, average_precision, cosine_similarity,
+from dmf_numpy.experiments.retrieval import (CCA, PAPER_TABLE3, average_precision, cosine_similarity,
                                  cross_modal_map, mean_average_precision, run_retrieval, standardize)
 
 from conftest import SHARED_DATA as SHARED

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from dmf_numpy.svm import LinearSVM, fit_validated, squared_hinge_objective
+from dmf_numpy.experiments.svm import LinearSVM, fit_validated, squared_hinge_objective
 
 
 def test_objective_by_hand_and_gradient_by_finite_differences():

@@ -1,4 +1,5 @@
-"""The training loop, checkpoints and resuming, on a small synthetic problem."""
+"""One training run in a folder (``dmf_numpy.experiments.train_run``): the MNIST experiment's
+use of the training loop, checkpoints and resuming, on a small synthetic problem."""
 
 import json
 import os
@@ -6,10 +7,11 @@ import os
 import numpy as np
 import pytest
 
-import dmf_numpy.checkpoint as checkpoint_module
-from dmf_numpy.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-from dmf_numpy.data import MNISTHalves
-from dmf_numpy.train import TrainConfig, build, fit
+import dmf_numpy.training.checkpoint as checkpoint_module
+from dmf_numpy.training.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from dmf_numpy.datasets.arrays import Splits
+from dmf_numpy.experiments.train_run import TrainConfig, build_model, run
+from dmf_numpy.training.optim import make_optimizer
 
 SMALL_ARCH = dict(x_dims=(392, 16, 8), y_dims=(392, 16, 8), shared_dims=(16, 8, 8))
 
@@ -24,18 +26,27 @@ def synthetic_halves(n=400, seed=0):
         labels = (np.hstack([left, right]) @ W).argmax(axis=1).astype(np.int64)
         return left, right, labels
 
-    return MNISTHalves(train=split(n), val=split(100), test=split(100))
+    return Splits(train=split(n), val=split(100), test=split(100))
 
 
 def config(**kw):
     return TrainConfig(**{**SMALL_ARCH, "epochs": 3, "batch_size": 50, "lr": 3e-3, "lr_decay": 1.0, **kw})
 
 
+def build(cfg):
+    """A config's model and a fresh optimizer over its parameters."""
+    model = build_model(cfg)
+    return model, make_optimizer(cfg.optimizer, model.params, lr=cfg.lr, momentum=cfg.momentum)
+
+
+def quiet(line):
+    pass
+
+
 @pytest.mark.parametrize("model, optimizer", [("dmf", "adam"), ("imf", "sgd"), ("emf", "adam")])
 def test_training_reduces_the_loss(model, optimizer):
     cfg = config(model=model, optimizer=optimizer, epochs=4, lr=3e-3 if optimizer == "adam" else 0.5)
-    m, opt = build(cfg)
-    history = fit(m, opt, synthetic_halves(), cfg, log=lambda line: None)
+    history = run(cfg, data=synthetic_halves(), log=quiet)["history"]
     losses = [r["train_loss"] for r in history]
     assert losses[-1] < 0.9 * losses[0], losses
     assert set(history[-1]["test_error"]) == {"left+right", "right", "left"}
@@ -43,55 +54,49 @@ def test_training_reduces_the_loss(model, optimizer):
 
 
 def test_progress_line_per_epoch_with_eta():
-    cfg = config()
     lines = []
-    fit(*build(cfg), synthetic_halves(), cfg, log=lines.append)
+    run(config(), data=synthetic_halves(), log=lines.append)
     assert len(lines) == 3 and all("ETA" in line and "loss" in line for line in lines)
     assert lines[0].startswith("[dmf_damage0.00_seed0] epoch 1/3")
 
 
 def test_checkpoint_round_trip(tmp_path):
-    cfg = config()
-    model, opt = build(cfg)
-    fit(model, opt, synthetic_halves(), cfg, out_dir=tmp_path, log=lambda line: None)
+    result = run(config(), data=synthetic_halves(), out_dir=tmp_path, log=quiet)
+    model = result["model"]
     meta, arrays = read_checkpoint(tmp_path / "checkpoint.npz")
     assert meta["epoch"] == 3 and len(meta["history"]) == 3 and meta["architecture"]["model"] == "dmf"
     twin, twin_opt = build(config(seed=99))
     rng = np.random.default_rng(0)
     load_checkpoint(tmp_path / "checkpoint.npz", twin, twin_opt, rng)
     assert all(np.array_equal(model.params[k], twin.params[k]) for k in model.params)
-    assert twin_opt.t == opt.t and np.array_equal(twin_opt.slots["v"]["W_xs.2"], opt.slots["v"]["W_xs.2"])
+    assert twin_opt.t == 3 * 400 // 50 and np.array_equal(twin_opt.slots["v"]["W_xs.2"], arrays["opt/v/W_xs.2"])
     assert rng.bit_generator.state == meta["rng_state"]
     history = json.loads((tmp_path / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2, 3]
-    assert (tmp_path / "history.csv").read_text().splitlines()[0].startswith("epoch,lr,train_loss")
+    assert (tmp_path / "history.csv").read_text().splitlines()[0].startswith("epoch,lr,train_loss,seconds,val_error")
 
 
 def test_resume_equals_an_uninterrupted_run_bit_for_bit(tmp_path):
     cfg, data = config(), synthetic_halves()
-    whole, whole_opt = build(cfg)
-    fit(whole, whole_opt, data, cfg, out_dir=tmp_path / "whole", log=lambda line: None)
+    whole = run(cfg, data=data, out_dir=tmp_path / "whole", log=quiet)["model"]
 
     def interrupt_after_epoch_2(line):
         if "epoch 2/3" in line:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        fit(*build(cfg), data, cfg, out_dir=tmp_path / "cut", log=interrupt_after_epoch_2)
-    resumed, resumed_opt = build(cfg)  # a fresh process would start from scratch like this
+        run(cfg, data=data, out_dir=tmp_path / "cut", log=interrupt_after_epoch_2)
     lines = []
-    history = fit(resumed, resumed_opt, data, cfg, out_dir=tmp_path / "cut", resume=True, log=lines.append)
-    assert "resumed after epoch 2" in lines[0] and len(history) == 3
+    result = run(cfg, data=data, out_dir=tmp_path / "cut", resume=True, log=lines.append)
+    assert "resumed after epoch 2" in lines[0] and len(result["history"]) == 3
     for k in whole.params:
-        assert np.array_equal(whole.params[k], resumed.params[k]), k
+        assert np.array_equal(whole.params[k], result["model"].params[k]), k
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
-    cfg = config(epochs=1)
-    fit(*build(cfg), synthetic_halves(), cfg, out_dir=tmp_path, log=lambda line: None)
-    other = config(epochs=1, lr=0.5)
+    run(config(epochs=1), data=synthetic_halves(), out_dir=tmp_path, log=quiet)
     with pytest.raises(CheckpointError, match="written with other settings \\(lr differ"):
-        fit(*build(other), synthetic_halves(), other, out_dir=tmp_path, resume=True, log=lambda line: None)
+        run(config(epochs=1, lr=0.5), data=synthetic_halves(), out_dir=tmp_path, resume=True, log=quiet)
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):
@@ -153,8 +158,6 @@ def test_bad_training_settings(kwargs, message):
 
 
 def test_pretraining_initializes_the_encoder_and_is_skipped_on_resume(tmp_path):
-    from dmf_numpy.train import run
-
     cfg = config(epochs=1, pretrain=1)
     lines = []
     run(cfg, data=synthetic_halves(), out_dir=tmp_path, log=lines.append)
@@ -167,8 +170,6 @@ def test_pretraining_initializes_the_encoder_and_is_skipped_on_resume(tmp_path):
 
 
 def test_a_folder_holding_a_run_is_refused_unless_resumed(tmp_path):
-    from dmf_numpy.train import run
-
     cfg = config(epochs=1)
     run(cfg, data=synthetic_halves(), out_dir=tmp_path, log=lambda line: None)
     before = (tmp_path / "checkpoint.npz").read_bytes()
@@ -178,8 +179,6 @@ def test_a_folder_holding_a_run_is_refused_unless_resumed(tmp_path):
 
 
 def test_a_refused_resume_leaves_the_runs_config_json_alone(tmp_path):
-    from dmf_numpy.train import run
-
     run(config(model="imf", epochs=1), data=synthetic_halves(), out_dir=tmp_path, log=lambda line: None)
     with pytest.raises(CheckpointError, match="checkpoint of another architecture"):
         run(config(model="dmf", epochs=1), data=synthetic_halves(), out_dir=tmp_path, resume=True,
@@ -188,7 +187,7 @@ def test_a_refused_resume_leaves_the_runs_config_json_alone(tmp_path):
 
 
 def test_table1_refuses_a_folder_of_a_run_with_other_settings(tmp_path):
-    from dmf_numpy.table1 import run_table1
+    from dmf_numpy.experiments.table1 import run_table1
 
     full = {k: v for k, v in TrainConfig().to_dict().items() if k not in ("model", "damage", "seed", "pretrain")}
     saved = json.dumps({"train_config": full, "status": "done"})  # written before `pretrain` existed

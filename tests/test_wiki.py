@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import scipy.io
 
-from dmf_numpy import data
-from dmf_numpy.data import DataError, MissingDataError
-from dmf_numpy.wiki import load_wiki
+from dmf_numpy.datasets import store
+from dmf_numpy.datasets.store import DataError, MissingDataError
+from dmf_numpy.datasets.wiki import load_wiki
 
 from conftest import SHARED_DATA as SHARED
 
@@ -21,7 +21,7 @@ REAL_WIKI = SHARED / "wiki" if (SHARED / "wiki").is_dir() else SHARED
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
     """No DMF_NUMPY_DATA, and a user cache inside tmp_path."""
-    monkeypatch.delenv(data.DATA_ENV_VAR, raising=False)
+    monkeypatch.delenv(store.DATA_ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 
@@ -58,7 +58,7 @@ def test_reads_npz_and_mat_alike(tmp_path):
 
 def test_found_through_the_environment_variable_at_a_root(tmp_path, monkeypatch):
     write_npz(tmp_path / "root" / "wiki")
-    monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path / "root"))
+    monkeypatch.setenv(store.DATA_ENV_VAR, str(tmp_path / "root"))
     assert load_wiki(verify=False).path == tmp_path / "root" / "wiki" / "wiki_rasiwasia2010.npz"
 
 
@@ -68,7 +68,7 @@ def test_missing_data_says_where_it_comes_from_and_where_to_put_it(tmp_path):
     message = str(err.value)
     for needle in ("wiki_rasiwasia2010.npz  (missing)", "wiki_data.mat  (missing)", "Either file",
                    "Rasiwasia", "cuilimeng/MCTD", "no download URL", str(tmp_path / "xdg-cache" / "dmf_numpy" / "wiki"),
-                   "--data-dir", data.DATA_ENV_VAR):
+                   "--data-dir", store.DATA_ENV_VAR):
         assert needle in message, needle
     with pytest.raises(MissingDataError, match="is not an existing directory"):
         load_wiki(tmp_path / "typo")

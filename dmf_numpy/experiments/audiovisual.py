@@ -8,8 +8,8 @@ apart, for context only.
 
 Data
 ----
-- **Audio** (modality x): every FSDD recording (:mod:`dmf_numpy.fsdd`) as a 200-number vector,
-  20 MFCCs averaged over 10 equal time segments of the clip (:class:`~dmf_numpy.audio.AudioFeatures`
+- **Audio** (modality x): every FSDD recording (:mod:`dmf_numpy.datasets.fsdd`) as a 200-number vector,
+  20 MFCCs averaged over 10 equal time segments of the clip (:class:`~dmf_numpy.datasets.audio.AudioFeatures`
   with its defaults), standardized with the training clips' mean and standard deviation.
 - **Visual** (modality y): an MNIST image of the *same digit*, 784 pixels / 255, drawn at random
   for each clip under the seed (:func:`pair_images`): training clips with MNIST training images,
@@ -23,24 +23,24 @@ Protocol
 --------
 1. A generative fusion model (the paper's "encoder-decoder" framework, Fig. 3 right) is trained
    *without labels* on the training pairs to reconstruct both modalities from both or either
-   one (:func:`dmf_numpy.generative.fit`: each sample sees both, audio only or image only, one
+   one (:func:`dmf_numpy.training.loop.fit_generative`: each sample sees both, audio only or image only, one
    third each), with the losses weighted per feature (:math:`\lambda_x = 1/200`,
    :math:`\lambda_y = 1/784`).
 2. The joint representation :math:`s_L` of each clip is computed under three input conditions:
    **A** (the image zeroed), **V** (the audio zeroed), **A+V** (both), as in the paper's "for the
    unimodal input, one modality is preserved while the other one is set to zero".
-3. A linear SVM (:mod:`dmf_numpy.svm`) is trained on the training clips' representations and
+3. A linear SVM (:mod:`dmf_numpy.experiments.svm`) is trained on the training clips' representations and
    tested on the test clips', in the same condition. Its penalty is chosen among
    :data:`SVM_REGS` on a validation speaker (:data:`VALIDATION_SPEAKER`, one of the four
-   training speakers; :func:`~dmf_numpy.svm.fit_validated`), then it is retrained on all four.
+   training speakers; :func:`~dmf_numpy.experiments.svm.fit_validated`), then it is retrained on all four.
    Every representation is standardized with its training mean and standard deviation first.
 
-**EMF, IMF and DMF in the same pipeline.** :class:`~dmf_numpy.generative.GenerativeDMF` with
+**EMF, IMF and DMF in the same pipeline.** :class:`~dmf_numpy.core.generative.GenerativeDMF` with
 ``encoder="emf"`` or ``"imf"`` has its encoder swapped for an EMF or an IMF of the same sizes
-(:mod:`dmf_numpy.model`); the decoder, the losses and the training are the same for
+(:mod:`dmf_numpy.core.fusion`); the decoder, the losses and the training are the same for
 all three, and so is the decoder's initialization. Only the encoder, which computes the joint
 representation the SVM sees, differs. The decoder is the dense-fusion mirror image of a DMF
-(``generative.py``), not the mirror image of each encoder: a choice that keeps the
+(``core/generative.py``), not the mirror image of each encoder: a choice that keeps the
 reconstruction side identical, so that the comparison is between the fusion strategies alone.
 
 **Baselines.** The same validated SVM on the raw features: the audio vector (A), the pixels (V),
@@ -55,18 +55,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .audio import AudioFeatures
-from .data import DataError, load_mnist
-from .files import write_csv, write_json, write_text
-from .fsdd import load_fsdd
-from .generative import GenerativeDMF, fit
-from .retrieval import standardize
+from ..core.generative import GenerativeDMF
+from ..datasets.audio import AudioFeatures
+from ..datasets.fsdd import load_fsdd
+from ..datasets.mnist import load_mnist
+from ..datasets.store import DataError
+from ..files import write_csv, write_json, write_text
+from ..training.loop import fit_generative
+from .common import as_json_settings, check_settings, machine_description, mean_std, standardize
+from .paper import PAPER_TABLE2
 from .svm import fit_validated
 
 TRAIN_SPEAKERS = ("george", "jackson", "lucas", "nicolas")
@@ -79,7 +81,7 @@ VALIDATION_SPEAKER = "nicolas"
 """The training speaker held out to choose each SVM's penalty."""
 
 SVM_REGS = (1e-2, 1e-1, 1.0, 10.0)
-""":math:`\\lambda` candidates of the SVM (penalty per sample; see :mod:`dmf_numpy.svm`)."""
+""":math:`\\lambda` candidates of the SVM (penalty per sample; see :mod:`dmf_numpy.experiments.svm`)."""
 
 CONDITIONS = ("A", "V", "A+V")
 """Test inputs: audio only (image zeroed), visual only (audio zeroed), both."""
@@ -102,18 +104,6 @@ SETTINGS = {
     "lr": 1e-3,
 }
 """Sizes and training of the generative models (x: audio, y: image)."""
-
-PAPER_TABLE2 = {
-    "AAM": {"A": 15.2, "V": None, "A+V": None},
-    "MDAE": {"A": None, "V": None, "A+V": 67.89},
-    "MDBN": {"A": None, "V": None, "A+V": 54.1},
-    "CRBM": {"A": None, "V": None, "A+V": 74.08},
-    "RTMRBM": {"A": 75.85, "V": 31.21, "A+V": 74.77},
-    "CorrRNN": {"A": 81.36, "V": 60.17, "A+V": 76.32},
-    "DMF": {"A": 86.43, "V": 75.87, "A+V": 80.43},
-}
-"""Table 2 of the paper: accuracy (%) on AVLetters2, another data set ("-" is None)."""
-
 
 # --------------------------------------------------------------------------------------------
 # The data
@@ -160,8 +150,8 @@ def load_audiovisual(data_dir=None, *, subset=None):
     Parameters
     ----------
     data_dir : str or os.PathLike, optional
-        A root holding ``fsdd/`` and ``mnist/`` (see :func:`dmf_numpy.fsdd.load_fsdd` and
-        :func:`dmf_numpy.data.load_mnist`); None: ``DMF_NUMPY_DATA``, then the user cache.
+        A root holding ``fsdd/`` and ``mnist/`` (see :func:`dmf_numpy.datasets.fsdd.load_fsdd` and
+        :func:`dmf_numpy.datasets.mnist.load_mnist`); None: ``DMF_NUMPY_DATA``, then the user cache.
     subset : int, optional
         Keep only takes 0 .. subset-1 of every speaker and digit (``10 * subset`` clips per
         speaker), for quick runs.
@@ -171,7 +161,7 @@ def load_audiovisual(data_dir=None, *, subset=None):
     dict
         ``audio`` {"train", "test"}: standardized features (N, 200); ``digits`` {"train",
         "test"}: (N,); ``validation``: bool (N_train,), the clips of :data:`VALIDATION_SPEAKER`;
-        ``mnist``: the arrays of :func:`~dmf_numpy.data.load_mnist`; ``folder``: the FSDD folder.
+        ``mnist``: the arrays of :func:`~dmf_numpy.datasets.mnist.load_mnist`; ``folder``: the FSDD folder.
 
     Raises
     ------
@@ -231,7 +221,7 @@ def run_seed(data, seed, settings, log):
         model = GenerativeDMF(settings["x_dims"], settings["y_dims"], settings["shared_dims"],
                               x_output="linear", y_output="sigmoid", x_weight=1 / settings["x_dims"][0],
                               y_weight=1 / settings["y_dims"][0], encoder=fusion, seed=seed)
-        history = fit(model, audio["train"], image["train"], epochs=settings["epochs"],
+        history = fit_generative(model, audio["train"], image["train"], epochs=settings["epochs"],
                       batch_size=settings["batch_size"], lr=settings["lr"], seed=seed, log=lambda line: None)
         row = fusion.upper()
         accuracy[row], regs[row] = {}, {}
@@ -252,10 +242,9 @@ ROWS = ("raw SVM", "EMF", "IMF", "DMF")
 """Rows of the measured table: the baseline, then the fusion models."""
 
 
-def mean_std(result, row, condition):
+def seed_mean_std(result, row, condition):
     """Mean and standard deviation (ddof=1; 0 for one seed) over the seeds of one accuracy."""
-    values = [seed[row][condition] for seed in result["per_seed"]]
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return mean_std(seed[row][condition] for seed in result["per_seed"])
 
 
 def table_markdown(result):
@@ -274,7 +263,7 @@ def table_markdown(result):
     names = {"raw SVM": "SVM on raw features (A: audio, V: pixels, A+V: both concatenated)",
              **{row: f"generative {row} + SVM" for row in ROWS[1:]}}
     for row in ROWS:
-        cells = ["{:.2f} ± {:.2f}".format(*mean_std(result, row, c)) for c in CONDITIONS]
+        cells = ["{:.2f} ± {:.2f}".format(*seed_mean_std(result, row, c)) for c in CONDITIONS]
         lines.append(f"| {names[row]} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -310,7 +299,7 @@ def table_rows(result):
     rows = []
     for row in ROWS:
         for c in CONDITIONS:
-            mean, std = mean_std(result, row, c)
+            mean, std = seed_mean_std(result, row, c)
             rows.append({"model": row, "condition": c, "accuracy_mean": round(mean, 2),
                          "accuracy_std": round(std, 2), "n_seeds": len(result["per_seed"])})
     return rows
@@ -346,10 +335,7 @@ def run_audiovisual(out_dir, *, seeds=3, epochs=SETTINGS["epochs"], data_dir=Non
     """
     if seeds < 1:
         raise ValueError(f"seeds: expected a positive integer, got {seeds}")
-    unknown = set(settings) - set(SETTINGS)
-    if unknown:
-        raise ValueError(f"settings: unknown {sorted(unknown)}; expected some of {sorted(SETTINGS)}")
-    settings = {**SETTINGS, **settings, "epochs": epochs}
+    settings = {**check_settings(settings, SETTINGS), "epochs": epochs}
     start = time.perf_counter()
     data = load_audiovisual(data_dir, subset=subset)
     n_train, n_test = len(data["digits"]["train"]), len(data["digits"]["test"])
@@ -365,11 +351,11 @@ def run_audiovisual(out_dir, *, seeds=3, epochs=SETTINGS["epochs"], data_dir=Non
         "per_seed": per_seed, "svm_regs": svm_regs, "paper_avletters2": PAPER_TABLE2,
         "n_train": n_train, "n_test": n_test, "subset": subset,
         "split": {"train": TRAIN_SPEAKERS, "test": TEST_SPEAKERS, "validation": VALIDATION_SPEAKER},
-        "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
+        "settings": as_json_settings(settings),
         "audio_features": dataclasses.asdict(AUDIO_FEATURES),
         "data": str(data["folder"]),
         "seconds": time.perf_counter() - start,
-        "machine": f"{platform.machine()}, Python {platform.python_version()}, NumPy {np.__version__}",
+        "machine": machine_description(),
     }
     out_dir = Path(out_dir)
     write_text(out_dir / "table2.md", table_markdown(result))

@@ -343,7 +343,7 @@ class FusionNet:
 
     def check_inputs(self, x, y, labels=_NO_LABELS):
         """Validate and convert a batch: ``(x, y)``, or ``(x, y, labels)`` when ``labels`` is
-        passed (``None`` included, which is refused); see :mod:`dmf_numpy.checks` for the errors."""
+        passed (``None`` included, which is refused); see :mod:`dmf_numpy.core.checks` for the errors."""
         x = check_features("x", x, self.dims["x"][0], self.dtype)
         y = check_features("y", y, self.dims["y"][0], self.dtype)
         check_same_batch(x, y)
@@ -434,7 +434,7 @@ class FusionNet:
         ----------
         delta_s_L : ndarray, (N, e_L)
             :math:`\partial\varepsilon/\partial s_L`, from the softmax head (:meth:`backward`)
-            or from a decoder (:class:`dmf_numpy.generative.GenerativeDMF`).
+            or from a decoder (:class:`dmf_numpy.core.generative.GenerativeDMF`).
         cache : tuple
             From :meth:`forward_joint`.
         wrt_inputs : bool
@@ -446,7 +446,7 @@ class FusionNet:
             or ``None`` where the path does not exist), and with the delta at every shared layer,
             which has a single source (the shared stack above, Eq. 6, or the head at l = L):
             ``paths["s.l"] = {"modality": None, "shared": delta_s, "total": delta_s}``. Used by
-            :mod:`dmf_numpy.paths`.
+            :mod:`dmf_numpy.core.learning_paths`.
 
         Returns
         -------

@@ -1,8 +1,8 @@
 """Cross-modal inference on MNIST: the left half of a digit inferred from its right half.
 
-The generative DMF (:mod:`dmf_numpy.generative`) is trained on the MNIST halves (left = x,
+The generative DMF (:mod:`dmf_numpy.core.generative`) is trained on the MNIST halves (left = x,
 right = y, sigmoid outputs with binary cross-entropy) to reconstruct both halves from both or
-either one (:func:`dmf_numpy.generative.fit`). It is then given only the right half of each test
+either one (:func:`dmf_numpy.training.loop.fit_generative`). It is then given only the right half of each test
 digit, the left half zeroed (the "right modality" input of Table 1), and its reconstruction of
 the left half is compared with the truth. :func:`run_reconstruct` writes, into one folder:
 
@@ -19,19 +19,22 @@ the mean left half of the training set.
 
 from __future__ import annotations
 
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .checks import check_positive_int
-from .data import HALF_WIDTH, MNIST_IMAGE_SIZE, load_halves
-from .files import atomic_path, write_json
-from .generative import GenerativeDMF, fit
-from .train import PAPER_ARCHITECTURE
+from ..core.checks import check_positive_int
+from ..core.generative import GenerativeDMF
+from ..datasets.halves import HALF_WIDTH, load_halves
+from ..datasets.mnist import MNIST_IMAGE_SIZE
+from ..files import write_json
+from ..training.loop import fit_generative
+from .common import as_json_settings, check_settings, machine_description, new_figure, save_figure
+from .paper import PAPER_SIZES
 
-RECONSTRUCT_SETTINGS = {**PAPER_ARCHITECTURE, "batch_size": 100, "lr": 1e-3}
+RECONSTRUCT_SETTINGS = {"x_dims": PAPER_SIZES["x_dims"], "y_dims": PAPER_SIZES["y_dims"],
+                        "shared_dims": PAPER_SIZES["shared_dims"], "batch_size": 100, "lr": 1e-3}
 """Layer sizes (the paper's MNIST sizes, Sec. 3.1, mirrored by the decoder) and Adam settings."""
 
 
@@ -68,9 +71,6 @@ def reconstruction_errors(model, test, train_left):
 
 def plot_reconstructions(model, test, path):
     """Save the PNG grid described in the module docstring (one digit per class, 0 to 9)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     left, right, labels = test
     digits = np.unique(labels)
     first = np.argmax(labels[None, :] == digits[:, None], axis=1)  # first test image of each class
@@ -81,8 +81,7 @@ def plot_reconstructions(model, test, path):
         "inferred left half": join_halves(left_hat, right),
         "truth": join_halves(left, right),
     }
-    fig = Figure(figsize=(1.1 * len(digits) + 1.2, 3.8), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure((1.1 * len(digits) + 1.2, 3.8))
     axes = fig.subplots(len(rows), len(digits), squeeze=False)
     for r, (title, images) in enumerate(rows.items()):
         for c, image in enumerate(images):
@@ -92,8 +91,7 @@ def plot_reconstructions(model, test, path):
             ax.set_xticks([])
             ax.set_yticks([])
         axes[r, 0].set_ylabel(title, fontsize=8)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    save_figure(fig, path, dpi=100)
 
 
 def run_reconstruct(out_dir, *, epochs=20, damage=0.0, subset=None, seed=0, data_dir=None, log=print,
@@ -108,14 +106,14 @@ def run_reconstruct(out_dir, *, epochs=20, damage=0.0, subset=None, seed=0, data
         Training epochs.
     damage : float in [0, 1)
         Fraction of right-half pixels zeroed, in training and test alike (the paper's damage,
-        :func:`dmf_numpy.data.damage`).
+        :func:`dmf_numpy.datasets.halves.damage`).
     subset : int, optional
         Use only this many samples of each split (e.g. 20000 for a run of a few minutes).
     seed : int
         Seeds the data split and damage, the initialization, the shuffling and the dropped
         modalities.
     data_dir : str or Path, optional
-        Where MNIST is; see :func:`dmf_numpy.data.load_mnist`.
+        Where MNIST is; see :func:`dmf_numpy.datasets.mnist.load_mnist`.
     log : callable
     **settings
         Overrides of :data:`RECONSTRUCT_SETTINGS`.
@@ -126,10 +124,7 @@ def run_reconstruct(out_dir, *, epochs=20, damage=0.0, subset=None, seed=0, data
         As written to ``results.json``: ``errors`` (see :func:`reconstruction_errors`),
         ``settings``, ``history`` and ``seconds``.
     """
-    unknown = set(settings) - set(RECONSTRUCT_SETTINGS)
-    if unknown:
-        raise ValueError(f"settings: unknown {sorted(unknown)}; expected some of {sorted(RECONSTRUCT_SETTINGS)}")
-    s = {**RECONSTRUCT_SETTINGS, **settings}
+    s = check_settings(settings, RECONSTRUCT_SETTINGS)
     epochs = check_positive_int("epochs", epochs)
     start = time.perf_counter()
     data = load_halves(data_dir, damage_p=damage, seed=seed, subset=subset)
@@ -137,7 +132,8 @@ def run_reconstruct(out_dir, *, epochs=20, damage=0.0, subset=None, seed=0, data
     model = GenerativeDMF(s["x_dims"], s["y_dims"], s["shared_dims"], x_output="sigmoid",
                           y_output="sigmoid", seed=seed)
     log(f"Reconstruct: {model!r}, {len(left)} training pairs, right half {damage:.0%} damaged")
-    history = fit(model, left, right, epochs=epochs, batch_size=s["batch_size"], lr=s["lr"], seed=seed, log=log)
+    history = fit_generative(model, left, right, epochs=epochs, batch_size=s["batch_size"], lr=s["lr"], seed=seed,
+                             log=log)
     errors = reconstruction_errors(model, data.test, left)
     out_dir = Path(out_dir)
     plot_reconstructions(model, data.test, out_dir / "reconstruct.png")
@@ -145,11 +141,10 @@ def run_reconstruct(out_dir, *, epochs=20, damage=0.0, subset=None, seed=0, data
         "errors": errors,
         "error_definition": "mean squared error per pixel of the left half (pixels in [0, 1]) over the "
                             f"{len(data.test[2])} test images",
-        "settings": {**{k: list(v) if isinstance(v, tuple) else v for k, v in s.items()},
-                     "epochs": epochs, "damage": damage, "subset": subset, "seed": seed},
+        "settings": {**as_json_settings(s), "epochs": epochs, "damage": damage, "subset": subset, "seed": seed},
         "history": history,
         "seconds": time.perf_counter() - start,
-        "machine": f"{platform.machine()}, Python {platform.python_version()}, NumPy {np.__version__}",
+        "machine": machine_description(),
     }
     write_json(out_dir / "results.json", result)
     log("left-half reconstruction error (MSE per pixel, test set): " +

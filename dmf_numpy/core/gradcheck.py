@@ -25,27 +25,41 @@ mutation tests).
 
 from __future__ import annotations
 
+import time
+from typing import NamedTuple
+
 import numpy as np
 
 from .checks import check_positive_int, check_seed
+from .fusion import MODELS
+from .generative import GenerativeDMF
 from .ops import softmax_cross_entropy
 
 #: Max relative error a gradient check accepts (float64, centered differences).
 BOUND = 1e-7
 
+#: Small, unequal sizes on which every entry of every tensor is checked.
+SMALL_SIZES = {"x_dims": (6, 5, 4), "y_dims": (7, 5, 3), "shared_dims": (5, 4, 3), "n_classes": 3}
+
 _FLOOR = 1e-6
 
 
-def gradcheck(model, x, y, labels, *, step=5e-3, max_entries=None, seed=0):
-    """Compare analytic and finite-difference gradients of every tensor.
+def gradcheck(model, x, y, labels=None, *, inputs=None, step=5e-3, max_entries=None, seed=0):
+    """Compare analytic and finite-difference gradients of every tensor of either kind of model.
 
     Parameters
     ----------
-    model : FusionNet
+    model : FusionNet or GenerativeDMF
         Checked on a float64 copy; the model itself is not modified.
     x : array_like, (N, d^x_1)
     y : array_like, (N, d^y_1)
+        The inputs of a classifier; the targets (the complete pair) of a generative model.
     labels : array_like of int, (N,)
+        The classes; required for a classifier (EMF, IMF, DMF), refused for a generative model,
+        which is trained without labels.
+    inputs : tuple ``(x_in, y_in)``, optional
+        Generative model only: what its encoder sees (default ``(x, y)``). Only the inputs are
+        perturbed, the targets stay fixed.
     step : float
         Finite-difference step :math:`h`.
     max_entries : int, optional
@@ -57,23 +71,53 @@ def gradcheck(model, x, y, labels, *, step=5e-3, max_entries=None, seed=0):
     Returns
     -------
     dict of str to float
-        Max relative error per tensor: every key of ``model.params``, then ``"x"`` and ``"y"``.
+        Max relative error per tensor: every key of ``model.params``, then the inputs: ``"x"``
+        and ``"y"`` for a classifier, ``"x_in"`` and ``"y_in"`` (the encoder's inputs) for a
+        generative model.
     """
     model = model.astype(np.float64)
-    x, y, labels = model.check_inputs(np.array(x, dtype=np.float64), np.array(y, dtype=np.float64),
-                                      labels)
+    if isinstance(model, GenerativeDMF):
+        if labels is not None:
+            raise ValueError("labels: a GenerativeDMF is trained without labels; pass None")
+        loss, tensors, analytic = _generative_problem(model, x, y, inputs)
+    else:
+        if inputs is not None:
+            raise ValueError("inputs: only a GenerativeDMF has encoder inputs apart from x and y")
+        loss, tensors, analytic = _classifier_problem(model, x, y, labels)
+    return check_tensors(loss, tensors, analytic, step=step, max_entries=max_entries, seed=seed)
+
+
+def _as_float64(*arrays):
+    return tuple(np.array(a, dtype=np.float64) for a in arrays)
+
+
+def _classifier_problem(model, x, y, labels):
+    """``(loss(), tensors, analytic gradients)`` of a float64 EMF, IMF or DMF on one batch."""
+    x, y, labels = model.check_inputs(*_as_float64(x, y), labels)
     _, grads, input_grads = model.loss_and_grads(x, y, labels, wrt_inputs=True)
 
     def loss():
         return softmax_cross_entropy(model.forward(x, y)[0], labels)[0]
 
-    return check_tensors(loss, {**model.params, "x": x, "y": y}, {**grads, **input_grads},
-                         step=step, max_entries=max_entries, seed=seed)
+    return loss, {**model.params, "x": x, "y": y}, {**grads, **input_grads}
+
+
+def _generative_problem(model, x, y, inputs):
+    """``(loss(), tensors, analytic gradients)`` of a float64 GenerativeDMF on one batch."""
+    targets = model.check_targets(*_as_float64(x, y))
+    inputs = model.check_inputs(*_as_float64(*(inputs or (x, y))))
+    _, grads, input_grads = model.loss_and_grads(*targets, inputs=inputs, wrt_inputs=True)
+
+    def loss():
+        return model._loss(targets, inputs)[0]
+
+    tensors = {**model.params, "x_in": inputs[0], "y_in": inputs[1]}
+    return loss, tensors, {**grads, "x_in": input_grads["x"], "y_in": input_grads["y"]}
 
 
 def check_tensors(loss, tensors, analytic, *, step=5e-3, max_entries=None, seed=0):
     r"""Finite-difference check of any scalar function of any tensors (the engine of
-    :func:`gradcheck`, also used for the generative model).
+    :func:`gradcheck`).
 
     Parameters
     ----------
@@ -146,3 +190,74 @@ def format_errors(errors, bound=BOUND):
     for name, err in errors.items():
         lines.append(f"{name:<{width}}  {err:14.2e}  {'ok' if err < bound else 'FAIL'}")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# The check suite of ``dmf-numpy gradcheck``
+# --------------------------------------------------------------------------------------------
+
+
+class SuiteResult(NamedTuple):
+    """One model checked at one set of sizes (see :func:`check_suite`)."""
+
+    model: str
+    label: str
+    sizes: dict
+    batch: int
+    max_entries: int | None
+    errors: dict
+    seconds: float
+
+
+def check_suite(models, setups, *, batch=4, seed=0):
+    """Check every model at every set of sizes on a random float64 batch.
+
+    Parameters
+    ----------
+    models : sequence of str
+        Names among ``"emf"``, ``"imf"``, ``"dmf"``.
+    setups : sequence of ``(label, sizes, max_entries)``
+        ``sizes`` holds the keyword arguments of the model (``x_dims``, ``y_dims``,
+        ``shared_dims``, ``n_classes``); ``max_entries`` as in :func:`gradcheck` (None: all).
+    batch : int
+        Samples in the batch.
+    seed : int
+        Seeds the batch, the initialization and the sampled entries.
+
+    Returns
+    -------
+    list of SuiteResult
+        One per model and setup, models in the outer loop.
+    """
+    batch, seed = check_positive_int("batch", batch), check_seed(seed)
+    results = []
+    for name in models:
+        for label, sizes, max_entries in setups:
+            rng = np.random.default_rng(seed)
+            x = rng.uniform(size=(batch, sizes["x_dims"][0]))
+            y = rng.uniform(size=(batch, sizes["y_dims"][0]))
+            labels = rng.integers(0, sizes["n_classes"], size=batch)
+            model = MODELS[name](**sizes, seed=seed, dtype=np.float64)
+            start = time.perf_counter()
+            errors = gradcheck(model, x, y, labels, max_entries=max_entries, seed=seed)
+            results.append(SuiteResult(name, label, sizes, batch, max_entries, errors,
+                                       time.perf_counter() - start))
+    return results
+
+
+def format_suite(results, bound=BOUND):
+    """The report of :func:`check_suite`: a table per check, then the worst error and the verdict."""
+    blocks = []
+    for r in results:
+        entries = "all entries" if r.max_entries is None else f"{r.max_entries} sampled entries per tensor"
+        blocks.append(f"{r.model.upper()}, {r.label} sizes {r.sizes['x_dims']}/{r.sizes['y_dims']}/"
+                      f"{r.sizes['shared_dims']}, batch {r.batch}, {entries} ({r.seconds:.1f} s)\n"
+                      + format_errors(r.errors, bound))
+    worst = suite_worst_error(results)
+    blocks.append(f"worst relative error {worst:.2e} (bound {bound:.0e}): {'ok' if worst < bound else 'FAILED'}")
+    return "\n\n".join(blocks)
+
+
+def suite_worst_error(results):
+    """The worst relative error over every check of a suite (NaN if any is NaN)."""
+    return worst_error(worst_error(r.errors) for r in results)

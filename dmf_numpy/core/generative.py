@@ -10,15 +10,15 @@ a dense fusion network; the full derivation, with the backward pass step by step
 
 The encoder (Eqs. 4 and 3)
 --------------------------
-Exactly the discriminative DMF of :mod:`dmf_numpy.model` up to the top joint representation,
+Exactly the discriminative DMF of :mod:`dmf_numpy.core.fusion` up to the top joint representation,
 
 .. math:: h^x_1 = x, \quad h^x_{l+1} = f(W^x_l h^x_l + b^x_l), \quad
           s_l = f\big(W^{x\to s}_l h^x_l + W^{y\to s}_l h^y_l + W^s_{l-1} s_{l-1} + b^s_l\big),
 
-and it is computed by a :class:`~dmf_numpy.model.DMF` object itself, not by a copy of its
+and it is computed by a :class:`~dmf_numpy.core.fusion.DMF` object itself, not by a copy of its
 code: :attr:`GenerativeDMF.encoder` is a DMF whose
-:meth:`~dmf_numpy.model.FusionNet.forward_joint` gives :math:`s_L` and whose
-:meth:`~dmf_numpy.model.FusionNet.backward_joint`, handed :math:`\partial\varepsilon/\partial s_L`
+:meth:`~dmf_numpy.core.fusion.FusionNet.forward_joint` gives :math:`s_L` and whose
+:meth:`~dmf_numpy.core.fusion.FusionNet.backward_joint`, handed :math:`\partial\varepsilon/\partial s_L`
 by the decoder, carries it down through Eqs. 5-8; its softmax head is never used.
 
 The decoder (Eqs. G1-G3)
@@ -44,10 +44,12 @@ The loss (Eq. G4)
 
 where :math:`\ell` is the binary cross-entropy of :math:`\operatorname{sigmoid}(\hat M)` for a
 sigmoid output and half the squared error of :math:`\hat M` for a linear one, each summed over
-the features and averaged over the batch (:func:`bernoulli_cross_entropy`,
-:func:`squared_error`). The targets are always the complete pair :math:`(x, y)`; the encoder's
-inputs may have one modality zeroed (:func:`drop_modalities`), which is what trains the model
-to infer a missing modality from the other.
+the features and averaged over the batch (:func:`dmf_numpy.core.ops.bernoulli_cross_entropy`,
+:func:`dmf_numpy.core.ops.squared_error`). The targets are always the complete pair
+:math:`(x, y)`; the encoder's inputs may have one modality zeroed
+(:func:`dmf_numpy.training.loop.drop_modalities`), which is what trains the model to infer a
+missing modality from the other. This module holds the model and its hand-written backward
+pass only; its training loop is :func:`dmf_numpy.training.loop.fit_generative`.
 
 The backward pass (Eqs. G5-G7)
 ------------------------------
@@ -74,9 +76,9 @@ At :math:`l = L` this is :math:`\partial\varepsilon/\partial s_L`, handed to the
 
 Parameter names
 ---------------
-The encoder's parameters keep the names of :mod:`dmf_numpy.model` (``W_x.l``, ``W_xs.l``,
+The encoder's parameters keep the names of :mod:`dmf_numpy.core.fusion` (``W_x.l``, ``W_xs.l``,
 ``W_s.l``, ``b_x.l``, ``b_s.l``, ...; no ``W_out``/``b_out``), so that
-:func:`pretrain_encoder` copies them into a discriminative DMF name for name. The decoder's,
+:func:`dmf_numpy.training.pretrain.pretrain_encoder` copies them into a discriminative DMF name for name. The decoder's,
 every weight in the orientation ``(size out, size in)``:
 
 =============  ==========================  ===========================================================
@@ -95,89 +97,21 @@ of its encoder counterpart, so tied weights would be :math:`V = W^T`; they are n
 
 from __future__ import annotations
 
-import time
 from typing import Callable, NamedTuple
 
 import numpy as np
 
 from .checks import check_dims, check_positive_int
-from .finite_differences import check_tensors
-from .model import DMF, MODALITIES, MODELS, add_layer, pre_activation
-from .ops import sigmoid, sigmoid_backward
-from .optim import Adam, decayed_lr
-from .train import minibatch_epoch
+from .fusion import MODALITIES, MODELS, add_layer, pre_activation
+from .ops import bernoulli_cross_entropy, linear, sigmoid, sigmoid_backward, squared_error
 
 #: The encoder's softmax head: unused, and not part of the generative model.
 HEAD = ("W_out", "b_out")
-
-#: Probabilities of the three input conditions in training: both modalities, x alone (y
-#: zeroed), y alone (x zeroed) -- one third each, as in the bimodal autoencoder of
-#: Ngiam et al. (2011), the model the paper's "encoder-decoder" framework follows.
-DROP_RATES = (1 / 3, 1 / 3, 1 / 3)
 
 
 # --------------------------------------------------------------------------------------------
 # Output layers and their losses (Eqs. G4 and G5)
 # --------------------------------------------------------------------------------------------
-
-
-def bernoulli_cross_entropy(M, target):
-    r"""Binary cross-entropy of :math:`\operatorname{sigmoid}(M)` against targets in [0, 1].
-
-    Parameters
-    ----------
-    M : ndarray, (N, d)
-        Pre-activations (logits) of the output layer.
-    target : ndarray, (N, d)
-        Values in [0, 1].
-
-    Returns
-    -------
-    loss : float
-        :math:`\frac1N \sum_{n,j} -[t \log f(M) + (1 - t)\log(1 - f(M))]`, summed over the
-        features and averaged over the samples.
-    delta : ndarray, (N, d)
-        :math:`\partial\,\text{loss} / \partial M = (f(M) - t) / N`.
-
-    Notes
-    -----
-    Computed from the logits as :math:`\log(1 + e^{M}) - t M` (``logaddexp``), which is finite
-    for any finite :math:`M`, even where :math:`f(M)` rounds to exactly 0 or 1.
-    """
-    n = M.shape[0]
-    loss = float((np.logaddexp(0, M) - target * M).sum() / n)
-    delta = sigmoid(M)
-    delta -= target
-    delta /= n
-    return loss, delta
-
-
-def squared_error(M, target):
-    r"""Half the squared error of a linear output :math:`\hat m = M`.
-
-    Parameters
-    ----------
-    M : ndarray, (N, d)
-        The output (the identity of its pre-activation).
-    target : ndarray, (N, d)
-
-    Returns
-    -------
-    loss : float
-        :math:`\frac{1}{2N} \sum_{n,j} (M - t)^2`.
-    delta : ndarray, (N, d)
-        :math:`\partial\,\text{loss} / \partial M = (M - t) / N`.
-    """
-    n = M.shape[0]
-    delta = M - target
-    loss = float(0.5 * np.einsum("ij,ij->", delta, delta) / n)
-    delta /= n
-    return loss, delta
-
-
-def linear(M):
-    """The identity output function :math:`g(M) = M`, for real-valued features."""
-    return M
 
 
 class OutputLayer(NamedTuple):
@@ -349,7 +283,7 @@ class GenerativeDMF:
     # ---------------------------------------------------------------- validation
 
     def check_inputs(self, x, y):
-        """Validate and convert an encoder input pair (errors: :mod:`dmf_numpy.checks`)."""
+        """Validate and convert an encoder input pair (errors: :mod:`dmf_numpy.core.checks`)."""
         return self.encoder.check_inputs(x, y)
 
     def check_targets(self, x, y):
@@ -379,7 +313,7 @@ class GenerativeDMF:
             ``M_out[m]`` is :math:`\hat M^m_1`, ``(N, d^m_1)``, the pre-activation of the
             reconstruction :math:`\hat m = g_m(\hat M^m_1)`.
         cache : tuple ``(encoder_cache, (s_hat, h_hat))``
-            The encoder's ``(h, s)`` from :meth:`DMF.forward <dmf_numpy.model.FusionNet.forward>`;
+            The encoder's ``(h, s)`` from :meth:`DMF.forward <dmf_numpy.core.fusion.FusionNet.forward>`;
             ``s_hat[l]`` is :math:`\hat s_l` for ``l = 1..L`` (``s_hat[L]`` is :math:`s_L`),
             ``h_hat[m][l]`` is :math:`\hat h^m_l` for ``l = 2..L``.
         """
@@ -501,7 +435,8 @@ class GenerativeDMF:
         y : array_like, (N, d^y_1)
             The targets: the complete pair (in [0, 1] for a sigmoid output).
         inputs : tuple ``(x_in, y_in)`` of array_like, optional
-            What the encoder sees, e.g. with one modality zeroed (:func:`drop_modalities`).
+            What the encoder sees, e.g. with one modality zeroed
+            (:func:`dmf_numpy.training.loop.drop_modalities`).
             Default: ``(x, y)`` itself (a plain autoencoder).
         wrt_inputs : bool
             Also return the gradients with respect to ``x_in`` and ``y_in``.
@@ -545,208 +480,3 @@ class GenerativeDMF:
             M_out = self.forward(xb, yb)[0]
             return tuple(self.outputs[m].activation(M_out[m]) for m in MODALITIES)
         return self._batched(x, y, batch_size, compute)
-
-
-# --------------------------------------------------------------------------------------------
-# Training to infer one modality from the other
-# --------------------------------------------------------------------------------------------
-
-
-def check_drop_rates(drop_rates):
-    """Return ``drop_rates`` as a float array of 3 probabilities summing to 1, or raise."""
-    rates = np.asarray(drop_rates, dtype=float)
-    if rates.shape != (3,) or not np.all(np.isfinite(rates)) or rates.min() < 0 \
-            or abs(rates.sum() - 1) > 1e-9:
-        raise ValueError("drop_rates: expected 3 non-negative probabilities (both, x only, y only) "
-                         f"summing to 1, got {drop_rates!r}")
-    return rates
-
-
-def drop_modalities(x, y, rng, drop_rates=DROP_RATES):
-    """The encoder's inputs for a training batch: each sample keeps both modalities, or only
-    ``x`` (``y`` zeroed), or only ``y`` (``x`` zeroed), at random.
-
-    Parameters
-    ----------
-    x : ndarray, (N, d^x_1)
-    y : ndarray, (N, d^y_1)
-    rng : numpy.random.Generator
-    drop_rates : sequence of 3 floats
-        Probabilities of (both, x only, y only); :data:`DROP_RATES` by default.
-
-    Returns
-    -------
-    x_in, y_in : ndarray, same shapes and dtypes as ``x`` and ``y``
-        New arrays; the inputs themselves are not modified.
-    """
-    condition = rng.choice(3, size=x.shape[0], p=check_drop_rates(drop_rates))
-    x_in = x * (condition != 2)[:, None]  # x is zeroed where only y is kept
-    y_in = y * (condition != 1)[:, None]  # y is zeroed where only x is kept
-    return x_in, y_in
-
-
-def fit(model, x, y, *, epochs, batch_size=100, lr=1e-3, lr_decay=1.0, drop_rates=DROP_RATES,
-        seed=0, log=print):
-    """Train a :class:`GenerativeDMF` with Adam to reconstruct both modalities from either.
-
-    Every mini-batch is drawn in a seeded random order; its encoder inputs have one modality
-    dropped at random (:func:`drop_modalities`) while the targets are always the complete pair.
-
-    Parameters
-    ----------
-    model : GenerativeDMF
-        Updated in place.
-    x : array_like, (N, d^x_1)
-    y : array_like, (N, d^y_1)
-        The training pairs.
-    epochs : int
-        Passes over the data.
-    batch_size : int
-    lr : float
-        Adam's learning rate in the first epoch.
-    lr_decay : float in (0, 1]
-        Factor applied to the learning rate after every epoch.
-    drop_rates : sequence of 3 floats
-        Probabilities of (both, x only, y only) inputs.
-    seed : int
-        Seeds the shuffling and the choice of dropped modalities.
-    log : callable
-        Receives one line per epoch.
-
-    Returns
-    -------
-    list of dict
-        Per epoch: ``epoch``, ``lr``, ``train_loss`` (mean over its mini-batches), ``seconds``.
-    """
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size: expected positive integers, got {epochs} and {batch_size}")
-    if not 0 < lr_decay <= 1:
-        raise ValueError(f"lr_decay: expected a factor in (0, 1], got {lr_decay}")
-    check_drop_rates(drop_rates)
-    x, y = model.check_targets(x, y)
-    rng = np.random.default_rng([seed, 2])
-    optimizer = Adam(model.params, lr=lr)
-    n = x.shape[0]
-
-    def batch_loss(batch):
-        xb, yb = x[batch], y[batch]
-        return model.loss_and_grads(xb, yb, inputs=drop_modalities(xb, yb, rng, drop_rates))
-
-    history = []
-    for epoch in range(epochs):
-        start = time.perf_counter()
-        optimizer.lr = decayed_lr(lr, lr_decay, epoch)
-        train_loss = minibatch_epoch(optimizer, n, batch_size, rng, batch_loss)
-        history.append({"epoch": epoch + 1, "lr": optimizer.lr, "train_loss": train_loss,
-                        "seconds": time.perf_counter() - start})
-        log(f"[generative DMF] epoch {epoch + 1}/{epochs}  loss {history[-1]['train_loss']:.4f}  "
-            f"{history[-1]['seconds']:.1f}s")
-    return history
-
-
-# --------------------------------------------------------------------------------------------
-# Unsupervised pretraining of the discriminative DMF
-# --------------------------------------------------------------------------------------------
-
-
-def pretrain_encoder(dmf_model, generative_model):
-    """Copy a generative model's encoder into a discriminative DMF of the same sizes.
-
-    Every parameter of :class:`~dmf_numpy.model.DMF` but its softmax head (``W_out``,
-    ``b_out``, left as they are) is overwritten in place, converted to the DMF's dtype; the two
-    encoders then compute the same :math:`s_L`.
-
-    Parameters
-    ----------
-    dmf_model : DMF
-    generative_model : GenerativeDMF
-
-    Raises
-    ------
-    ValueError
-        If ``dmf_model`` is not a DMF, or the sizes differ.
-    """
-    if not isinstance(dmf_model, DMF):
-        raise ValueError(f"dmf_model: expected a DMF, got {type(dmf_model).__name__}")
-    if not isinstance(generative_model, GenerativeDMF):
-        raise ValueError(f"generative_model: expected a GenerativeDMF, got {type(generative_model).__name__}")
-    for name, mine, theirs in (("x_dims", dmf_model.dims["x"], generative_model.dims["x"]),
-                               ("y_dims", dmf_model.dims["y"], generative_model.dims["y"]),
-                               ("shared_dims", dmf_model.shared_dims, generative_model.shared_dims)):
-        if mine != theirs:
-            raise ValueError(f"{name}: the DMF has {mine}, the generative model {theirs}; "
-                             "they must be the same to copy the encoder")
-    for name, array in dmf_model.params.items():
-        if name not in HEAD:
-            array[...] = generative_model.params[name]
-
-
-def pretrain_dmf(dmf_model, x, y, *, epochs, x_output="sigmoid", y_output="sigmoid", seed=0,
-                 log=print, **fit_options):
-    """Unsupervised pretraining: train a :class:`GenerativeDMF` of the DMF's sizes on unlabeled
-    pairs (:func:`fit`), then copy its encoder into ``dmf_model`` (:func:`pretrain_encoder`).
-
-    Parameters
-    ----------
-    dmf_model : DMF
-        Its encoder parameters are overwritten in place; its head is left as it is.
-    x : array_like, (N, d^x_1)
-    y : array_like, (N, d^y_1)
-        Training pairs (no labels are used).
-    epochs : int
-        Pretraining epochs.
-    x_output, y_output : {"sigmoid", "linear"}
-        See :class:`GenerativeDMF`; ``"sigmoid"`` for the MNIST halves.
-    seed : int
-        Seeds the generative model's initialization and the training.
-    log : callable
-    **fit_options
-        ``batch_size``, ``lr``, ``lr_decay``, ``drop_rates`` of :func:`fit`.
-
-    Returns
-    -------
-    list of dict
-        The pretraining history of :func:`fit`.
-    """
-    if not isinstance(dmf_model, DMF):
-        raise ValueError(f"dmf_model: expected a DMF, got {type(dmf_model).__name__}")
-    generative = GenerativeDMF(dmf_model.dims["x"], dmf_model.dims["y"], dmf_model.shared_dims,
-                               x_output=x_output, y_output=y_output, seed=seed, dtype=dmf_model.dtype)
-    history = fit(generative, x, y, epochs=epochs, seed=seed, log=log, **fit_options)
-    pretrain_encoder(dmf_model, generative)
-    return history
-
-
-# --------------------------------------------------------------------------------------------
-# Gradient check
-# --------------------------------------------------------------------------------------------
-
-
-def gradcheck(model, x, y, *, inputs=None, step=5e-3, max_entries=None, seed=0):
-    """Check the gradients of :meth:`GenerativeDMF.loss_and_grads` against finite differences.
-
-    Parameters
-    ----------
-    model : GenerativeDMF
-        Checked on a float64 copy; the model itself is not modified.
-    x, y : array_like
-        The targets.
-    inputs : tuple ``(x_in, y_in)``, optional
-        The encoder's inputs; default ``(x, y)``. Only they are perturbed, the targets fixed.
-    step, max_entries, seed
-        See :func:`dmf_numpy.finite_differences.check_tensors`, which does the work.
-
-    Returns
-    -------
-    dict of str to float
-        Max relative error per tensor: every key of ``model.params``, then ``"x_in"`` and
-        ``"y_in"`` (the encoder's inputs).
-    """
-    model = model.astype(np.float64)
-    targets = model.check_targets(*(np.array(a, dtype=np.float64) for a in (x, y)))
-    inputs = model.check_inputs(*(np.array(a, dtype=np.float64) for a in (inputs or (x, y))))
-    _, grads, input_grads = model.loss_and_grads(*targets, inputs=inputs, wrt_inputs=True)
-    tensors = {**model.params, "x_in": inputs[0], "y_in": inputs[1]}
-    analytic = {**grads, "x_in": input_grads["x"], "y_in": input_grads["y"]}
-    return check_tensors(lambda: model._loss(targets, inputs)[0], tensors, analytic,
-                         step=step, max_entries=max_entries, seed=seed)

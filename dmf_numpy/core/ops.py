@@ -1,10 +1,12 @@
 """The elementwise and output-layer functions every model shares.
 
-Only three pieces of calculus appear in the whole package, and they live here:
+Every piece of calculus the models need, apart from the matrix products, lives here:
 
 * the logistic sigmoid :math:`f` of the paper and its derivative
   :math:`f'(M) = f(M)\\,(1 - f(M))` (the factor in Eqs. 7 and 8);
 * softmax regression with categorical cross-entropy, the discriminative head of Fig. 3 (left);
+* the two reconstruction losses of the generative variant (Fig. 3, right): binary
+  cross-entropy of a sigmoid output, half the squared error of a linear one (Eq. G4);
 * Glorot/Xavier uniform initialization.
 
 Arrays follow the batch convention of the whole package: one sample per row, so an activation
@@ -149,3 +151,62 @@ def glorot_uniform(rng, fan_in, fan_out, shape, dtype):
     """
     a = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-a, a, size=shape).astype(dtype)
+
+
+def bernoulli_cross_entropy(M, target):
+    r"""Binary cross-entropy of :math:`\operatorname{sigmoid}(M)` against targets in [0, 1].
+
+    Parameters
+    ----------
+    M : ndarray, (N, d)
+        Pre-activations (logits) of the output layer.
+    target : ndarray, (N, d)
+        Values in [0, 1].
+
+    Returns
+    -------
+    loss : float
+        :math:`\frac1N \sum_{n,j} -[t \log f(M) + (1 - t)\log(1 - f(M))]`, summed over the
+        features and averaged over the samples.
+    delta : ndarray, (N, d)
+        :math:`\partial\,\text{loss} / \partial M = (f(M) - t) / N`.
+
+    Notes
+    -----
+    Computed from the logits as :math:`\log(1 + e^{M}) - t M` (``logaddexp``), which is finite
+    for any finite :math:`M`, even where :math:`f(M)` rounds to exactly 0 or 1.
+    """
+    n = M.shape[0]
+    loss = float((np.logaddexp(0, M) - target * M).sum() / n)
+    delta = sigmoid(M)
+    delta -= target
+    delta /= n
+    return loss, delta
+
+
+def squared_error(M, target):
+    r"""Half the squared error of a linear output :math:`\hat m = M`.
+
+    Parameters
+    ----------
+    M : ndarray, (N, d)
+        The output (the identity of its pre-activation).
+    target : ndarray, (N, d)
+
+    Returns
+    -------
+    loss : float
+        :math:`\frac{1}{2N} \sum_{n,j} (M - t)^2`.
+    delta : ndarray, (N, d)
+        :math:`\partial\,\text{loss} / \partial M = (M - t) / N`.
+    """
+    n = M.shape[0]
+    delta = M - target
+    loss = float(0.5 * np.einsum("ij,ij->", delta, delta) / n)
+    delta /= n
+    return loss, delta
+
+
+def linear(M):
+    """The identity output function :math:`g(M) = M`, for real-valued features."""
+    return M

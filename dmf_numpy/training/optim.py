@@ -11,6 +11,31 @@ from __future__ import annotations
 import numpy as np
 
 
+def check_lr(lr):
+    """Return ``lr`` as a float if it is a positive, finite learning rate, else raise ValueError."""
+    try:
+        lr = float(lr)
+    except (TypeError, ValueError):
+        raise ValueError(f"lr: expected a positive, finite learning rate, got {lr!r}") from None
+    if not (np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr: expected a positive, finite learning rate, got {lr}")
+    return lr
+
+
+def check_momentum(momentum):
+    """Return ``momentum`` as a float if it lies in [0, 1), else raise ValueError."""
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum: expected a value in [0, 1), got {momentum}")
+    return float(momentum)
+
+
+def check_lr_decay(lr_decay):
+    """Return ``lr_decay`` as a float if it is a factor in (0, 1], else raise ValueError."""
+    if not 0 < lr_decay <= 1:
+        raise ValueError(f"lr_decay: expected a factor in (0, 1], got {lr_decay}")
+    return float(lr_decay)
+
+
 def decayed_lr(lr0, decay, epoch):
     """Exponential learning-rate decay: :math:`\\eta_e = \\eta_0 \\gamma^{e}` for epoch e = 0, 1, ...
 
@@ -26,10 +51,8 @@ class Optimizer:
     slot_names = ()
 
     def __init__(self, params, lr):
-        if not (np.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr: expected a positive, finite learning rate, got {lr}")
         self.params = params
-        self.lr = float(lr)
+        self.lr = check_lr(lr)
         self.t = 0  # number of steps taken
         self.slots = {slot: {k: np.zeros_like(p) for k, p in params.items()} for slot in self.slot_names}
         self._scratch = {k: np.empty_like(p) for k, p in params.items()}
@@ -78,9 +101,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=0.1, momentum=0.9):
         super().__init__(params, lr)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum: expected a value in [0, 1), got {momentum}")
-        self.momentum = float(momentum)
+        self.momentum = check_momentum(momentum)
 
     def _update(self, name, p, g, tmp):
         v = self.slots["velocity"][name]
@@ -148,3 +169,12 @@ class Adam(Optimizer):
 
 
 OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam)}
+
+
+def make_optimizer(name, params, *, lr, momentum=0.9):
+    """The optimizer called ``name`` ("adam" or "sgd") over ``params``; ``momentum`` is SGD's."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {name!r}")
+    if name == "sgd":
+        return SGD(params, lr=lr, momentum=momentum)
+    return OPTIMIZERS[name](params, lr=lr)

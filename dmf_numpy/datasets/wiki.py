@@ -11,12 +11,12 @@ SIFT descriptors, each text a 10-topic LDA vector. The features come in one of t
 - ``wiki_data.mat``, the file as found (MATLAB v5, read with ``scipy.io.loadmat``): ``I_tr``,
   ``T_tr``, ``L_tr`` (labels 1..10, shape (N, 1)) and ``I_te``, ``T_te``, ``L_te``.
 
-They are looked for as MNIST is (:func:`dmf_numpy.data.resolve_data_dir`): the ``data_dir``
+They are looked for as MNIST is (:func:`dmf_numpy.datasets.store.resolve_data_dir`): the ``data_dir``
 argument, then ``DMF_NUMPY_DATA``, then the user cache, each a folder holding the file or a
 root holding ``wiki/``. The data set has no download URL, so nothing is ever downloaded: a
-missing file raises :class:`~dmf_numpy.data.MissingDataError` saying where the features come
+missing file raises :class:`~dmf_numpy.datasets.store.MissingDataError` saying where the features come
 from and where to put them; a damaged or malformed one raises
-:class:`~dmf_numpy.data.DataError` naming the file and the problem.
+:class:`~dmf_numpy.datasets.store.DataError` naming the file and the problem.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DataError, check_sha256, missing_data_error, read_bytes, resolve_data_dir
+from .store import DataError, check_sha256, missing_data_error, read_bytes, resolve_data_dir
 
 IMAGE_SIZE = 128
 """Bins of the SIFT bag-of-words histogram of an image."""
@@ -111,7 +111,8 @@ def load_wiki(data_dir=None, *, verify=True):
         raise missing_data_error("wiki", list(WIKI_FILES), set(WIKI_FILES), where,
                                  ["(Either file is enough.)", PROVENANCE])
     if verify:
-        check_sha256(path, read_bytes(path), WIKI_FILES[path.name])
+        check_sha256(path, read_bytes(path), WIKI_FILES[path.name], "canonical",
+                     "to read another copy on purpose, from Python, pass verify=False to load_wiki")
     arrays = _read_npz(path) if path.suffix == ".npz" else _read_mat(path)
     return WikiData(**_checked(path, arrays), path=path)
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 
-from .checks import check_features
+from ..core.checks import check_features
 
 
 def squared_hinge_objective(params, X, Y, reg):

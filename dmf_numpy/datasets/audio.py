@@ -1,6 +1,6 @@
 r"""Reading WAV files and turning speech into fixed-size log-mel / MFCC feature vectors.
 
-The audio modality of the audio-visual experiment (:mod:`dmf_numpy.audiovisual`) is a short
+The audio modality of the audio-visual experiment (:mod:`dmf_numpy.experiments.audiovisual`) is a short
 spoken digit, 8 kHz mono, 0.1 to 2.3 s long. A fusion network needs one vector of fixed size
 per clip, computed here in the classic speech front end, every step a NumPy array operation:
 
@@ -34,7 +34,7 @@ import numpy as np
 import scipy.fft
 import scipy.io.wavfile
 
-from .data import DataError
+from .store import DataError
 
 LOG_FLOOR = 1e-10
 """The :math:`\\epsilon` of :math:`\\log(E + \\epsilon)`: keeps silent frames finite."""

@@ -24,12 +24,13 @@ import zipfile
 
 import numpy as np
 
-from .files import atomic_path
+from ..files import atomic_path
 
 FORMAT = "dmf-numpy-checkpoint"
 VERSION = 1
-#: The parts of ``model.config()`` that must agree for a checkpoint to load into a model.
-ARCHITECTURE_KEYS = ("model", "x_dims", "y_dims", "shared_dims", "n_classes", "dtype")
+#: The one part of ``model.config()`` that need not agree for a checkpoint to load into a model
+#: (it only chose the initial weights, which the checkpoint replaces).
+NOT_ARCHITECTURE = ("seed",)
 
 
 class CheckpointError(ValueError):
@@ -43,8 +44,8 @@ def save_checkpoint(path, model, optimizer, *, epoch, rng, history, train_config
     ----------
     path : str or Path
         Destination ``.npz`` file.
-    model : FusionNet
-    optimizer : dmf_numpy.optim.Optimizer
+    model : FusionNet or GenerativeDMF
+    optimizer : dmf_numpy.training.optim.Optimizer
     epoch : int
         Number of completed epochs.
     rng : numpy.random.Generator
@@ -105,8 +106,9 @@ def load_checkpoint(path, model, optimizer=None, rng=None):
     Parameters
     ----------
     path : str or Path
-    model : FusionNet
-        Must have the checkpoint's architecture and dtype.
+    model : FusionNet or GenerativeDMF
+        Must have the checkpoint's architecture and dtype (every entry of ``model.config()``
+        but the seed).
     optimizer : Optimizer, optional
         Must be of the kind that wrote the checkpoint.
     rng : numpy.random.Generator, optional
@@ -125,7 +127,7 @@ def load_checkpoint(path, model, optimizer=None, rng=None):
     meta, arrays = read_checkpoint(path)
     saved, wanted = meta["architecture"], model.config()
     differences = [f"{k}: checkpoint {saved.get(k)!r}, model {wanted[k]!r}"
-                   for k in ARCHITECTURE_KEYS if saved.get(k) != wanted[k]]
+                   for k in wanted if k not in NOT_ARCHITECTURE and saved.get(k) != wanted[k]]
     if differences:
         raise CheckpointError(f"{path}: checkpoint of another architecture ({'; '.join(differences)})")
     for name, p in model.params.items():

@@ -11,14 +11,14 @@ full ranking (:func:`average_precision`). Labels are used for nothing else: both
 unsupervised.
 
 Features are standardized with the training set's mean and standard deviation per feature
-(:func:`standardize`), so that the 128 SIFT bins (of very different scales) and the 10 LDA
+(:func:`~dmf_numpy.experiments.common.standardize`), so that the 128 SIFT bins (of very different scales) and the 10 LDA
 topics enter the squared-error losses on an equal footing.
 
 The joint space
 ---------------
-- **DMF** (:class:`~dmf_numpy.generative.GenerativeDMF`, image = modality x, text = modality y,
+- **DMF** (:class:`~dmf_numpy.core.generative.GenerativeDMF`, image = modality x, text = modality y,
   linear outputs): trained to reconstruct both modalities from both or either one
-  (:func:`~dmf_numpy.generative.fit`), each modality's squared error averaged over its features
+  (:func:`~dmf_numpy.training.loop.fit_generative`), each modality's squared error averaged over its features
   (weights :math:`\lambda_x = 1/128`, :math:`\lambda_y = 1/10`) so that the image does not
   outweigh the text 13 to 1. A query is encoded from its own modality with the other zeroed,
   :math:`s_L(x, 0)` or :math:`s_L(0, y)`, and so is each retrieval item: the paper's "reconstruct
@@ -39,29 +39,22 @@ on the test queries (``derivations/05_generative.md`` lists the numbers).
 from __future__ import annotations
 
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import scipy.linalg
 
-from .checks import check_features, check_positive_int
-from .files import write_csv, write_json, write_text
-from .generative import GenerativeDMF, fit
-from .wiki import IMAGE_SIZE, TEXT_SIZE, load_wiki
+from ..core.checks import check_features, check_positive_int
+from ..core.generative import GenerativeDMF
+from ..datasets.wiki import IMAGE_SIZE, TEXT_SIZE, load_wiki
+from ..files import write_csv, write_json, write_text
+from ..training.loop import fit_generative
+from .common import as_json_settings, check_settings, machine_description, mean_std, standardize
+from .paper import PAPER_TABLE3
 
 DIRECTIONS = {"I2T": ("x", "y"), "T2I": ("y", "x")}
 """Retrieval directions: (query modality, item modality); x is the image, y the text."""
-
-PAPER_TABLE3 = {
-    "CCA": {"I2T": 0.2490, "T2I": 0.1960},
-    "CMFH": {"I2T": 0.2551, "T2I": 0.5407},
-    "LCFS": {"I2T": 0.2798, "T2I": 0.2141},
-    "Corr-Full-AE": {"I2T": 0.2634, "T2I": 0.5418},
-    "DMF": {"I2T": 0.2921, "T2I": 0.5612},
-}
-"""Table 3 of the paper: mAP of each method."""
 
 DMF_SETTINGS = {
     "x_dims": (IMAGE_SIZE, 256, 128),
@@ -152,25 +145,6 @@ def cosine_similarity(queries, items):
         return a / np.where(norm > 0, norm, 1)
 
     return unit(queries) @ unit(items).T
-
-
-def standardize(train, *others):
-    """Standardize features with the training set's statistics.
-
-    Parameters
-    ----------
-    train : ndarray, (N, d)
-    *others : ndarray, (M, d)
-
-    Returns
-    -------
-    list of ndarray
-        ``(a - mean) / std`` for ``train`` and each of ``others``, mean and std (ddof 0) taken
-        per feature over ``train``; a feature constant on ``train`` is only centered.
-    """
-    mean, std = train.mean(axis=0), train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    return [(a - mean) / std for a in (train, *others)]
 
 
 def cross_modal_map(query_codes, item_codes, query_labels, item_labels):
@@ -316,23 +290,17 @@ def train_retrieval_dmf(image, text, *, seed=0, log=print, **settings):
     -------
     GenerativeDMF
     """
-    unknown = set(settings) - set(DMF_SETTINGS)
-    if unknown:
-        raise ValueError(f"settings: unknown {sorted(unknown)}; expected some of {sorted(DMF_SETTINGS)}")
-    s = {**DMF_SETTINGS, **settings}
+    s = check_settings(settings, DMF_SETTINGS)
     model = GenerativeDMF(s["x_dims"], s["y_dims"], s["shared_dims"], x_output="linear",
                           y_output="linear", x_weight=s["x_weight"], y_weight=s["y_weight"], seed=seed)
-    fit(model, image, text, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], seed=seed, log=log)
+    fit_generative(model, image, text, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], seed=seed,
+                   log=log)
     return model
 
 
 # --------------------------------------------------------------------------------------------
 # Table 3
 # --------------------------------------------------------------------------------------------
-
-
-def _mean_std(values):
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def table_markdown(result):
@@ -396,7 +364,7 @@ def run_retrieval(out_dir, *, seeds=3, epochs=DMF_SETTINGS["epochs"], data_dir=N
     epochs : int
         DMF training epochs.
     data_dir : str or Path, optional
-        Where the Wikipedia features are; see :func:`dmf_numpy.wiki.load_wiki`.
+        Where the Wikipedia features are; see :func:`dmf_numpy.datasets.wiki.load_wiki`.
     subset : tuple ``(n_items, n_queries)``, optional
         Use a seeded random subset of the training pairs (the retrieval set, also DMF's training
         data) and of the test queries: a quick smoke test, not comparable with the paper.
@@ -446,7 +414,7 @@ def run_retrieval(out_dir, *, seeds=3, epochs=DMF_SETTINGS["epochs"], data_dir=N
         per_seed.append(scores)
         log(f"DMF seed {seed}: I2T {scores['I2T']:.4f}  T2I {scores['T2I']:.4f}  "
             f"({time.perf_counter() - start:.0f} s so far)")
-    stats = {d: _mean_std([s[d] for s in per_seed]) for d in DIRECTIONS}
+    stats = {d: mean_std([s[d] for s in per_seed]) for d in DIRECTIONS}
 
     reference = {"I2I": mean_average_precision(cosine_similarity(image_queries, image_items),
                                                labels_queries, labels_items),
@@ -460,11 +428,11 @@ def run_retrieval(out_dir, *, seeds=3, epochs=DMF_SETTINGS["epochs"], data_dir=N
         "paper": PAPER_TABLE3,
         "n_queries": int(len(labels_queries)), "n_items": int(len(labels_items)),
         "subset": list(subset) if subset is not None else None,
-        "dmf_settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
+        "dmf_settings": as_json_settings(settings),
         "cca_settings": CCA_SETTINGS,
         "data": str(wiki.path),
         "seconds": time.perf_counter() - start,
-        "machine": f"{platform.machine()}, Python {platform.python_version()}, NumPy {np.__version__}",
+        "machine": machine_description(),
     }
     out_dir = Path(out_dir)
     write_text(out_dir / "table3.md", table_markdown(result))

@@ -20,15 +20,16 @@ import concurrent.futures
 import json
 import multiprocessing
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .data import load_mnist
-from .files import atomic_path, write_csv, write_json, write_text
-from .train import TrainConfig, changed_settings, run
+from ..datasets.mnist import load_mnist
+from ..files import write_csv, write_json, write_text
+from .common import machine_description, mean_std, new_figure, save_figure
+from .paper import PAPER_TABLE1
+from .train_run import TrainConfig, changed_settings, run
 
 MODELS = ("emf", "imf", "dmf")
 DAMAGES = (0.0, 0.3, 0.5, 0.7)
@@ -36,15 +37,6 @@ DAMAGES = (0.0, 0.3, 0.5, 0.7)
 TABLE_CONDITIONS = ("left+right", "right", "left")
 CONDITION_LABELS = {"left+right": "left+right", "right": "right only",
                     "left": "left only (beyond the paper)"}
-#: Table 1 of the paper: test error in % at damage 0 / 30 / 50 / 70 %.
-PAPER_TABLE1 = {
-    ("left+right", "emf"): (1.90, 2.60, 4.70, 12.20),
-    ("left+right", "imf"): (1.60, 2.40, 5.40, 10.20),
-    ("left+right", "dmf"): (1.40, 2.30, 4.60, 9.40),
-    ("right", "emf"): (51.00, 53.50, 63.40, 70.30),
-    ("right", "imf"): (51.30, 54.30, 63.30, 82.90),
-    ("right", "dmf"): (39.90, 47.60, 57.10, 67.60),
-}
 #: ``--quick``: a smoke test of the whole pipeline on a small subset.
 QUICK = {"subset": 3000, "epochs": 3}
 
@@ -67,8 +59,10 @@ def _refuse_other_settings(path, base):
 
 def _run_one(job):
     config_dict, data_dir, out_dir = job
-    return run(TrainConfig(**config_dict), data_dir=data_dir, out_dir=out_dir, resume=True,
-               log=lambda line: print(line, flush=True))
+    result = run(TrainConfig(**config_dict), data_dir=data_dir, out_dir=out_dir, resume=True,
+                 log=lambda line: print(line, flush=True))
+    del result["model"]  # the checkpoint holds it; only the numbers travel back
+    return result
 
 
 def _run_all(jobs, n_workers):
@@ -104,8 +98,7 @@ def summarize(results):
         c = r["config"]
         for condition, value in r["final_test_error"].items():
             errors.setdefault((condition, c["model"], c["damage"]), []).append(value)
-    return {key: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, len(v))
-            for key, v in errors.items()}
+    return {key: (*mean_std(v), len(v)) for key, v in errors.items()}
 
 
 def _best_models(summary, condition, damage):
@@ -153,11 +146,7 @@ def table_markdown(summary, n_seeds, subtitle=""):
 def plot_fig4(results, path):
     """Fig. 4: training loss (top) and left+right test accuracy (bottom) per epoch, DMF vs IMF,
     one column per damage level; mean over seeds, the band spans the seeds' min to max."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(4 * len(DAMAGES), 6.5), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure((4 * len(DAMAGES), 6.5))
     axes = fig.subplots(2, len(DAMAGES), sharex=True)
     colors = {"dmf": "tab:red", "imf": "tab:blue"}
     for col, damage in enumerate(DAMAGES):
@@ -180,8 +169,7 @@ def plot_fig4(results, path):
     axes[0, 0].set_ylabel("training loss (cross-entropy)")
     axes[1, 0].set_ylabel("test accuracy, left+right (%)")
     axes[0, 0].legend()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+    save_figure(fig, path, dpi=110)
 
 
 def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=None, log=print,
@@ -198,13 +186,13 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
     quick : bool
         Smoke test: a subset of the data and few epochs (:data:`QUICK`).
     data_dir : str or Path, optional
-        Where MNIST is; see :func:`dmf_numpy.data.load_mnist`.
+        Where MNIST is; see :func:`dmf_numpy.datasets.mnist.load_mnist`.
     command : str, optional
         The command line that asked for this, recorded in ``config.json``.
     log : callable
         Receives progress lines.
     **overrides
-        :class:`~dmf_numpy.train.TrainConfig` fields applied to every run (e.g. ``epochs``).
+        :class:`~dmf_numpy.experiments.train_run.TrainConfig` fields applied to every run (e.g. ``epochs``).
 
     Returns
     -------
@@ -230,8 +218,7 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
         "command": command,
         "seeds": list(range(seeds)), "damages": list(DAMAGES), "models": list(MODELS),
         "quick": quick, "jobs": jobs, "train_config": base,
-        "python": platform.python_version(), "numpy": np.__version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "machine": machine_description(),
     }
     write_json(out_dir / "config.json", {**run_info, "status": "running"})
     log(f"Table 1: {len(configs)} trainings ({seeds} seed(s) × {len(DAMAGES)} damage levels × "

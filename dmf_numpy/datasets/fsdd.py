@@ -6,12 +6,12 @@ files named ``{digit}_{speaker}_{take}.wav``, trimmed of most silence (Z. Jackso
 github.com/Jakobovski/free-spoken-digit-dataset, CC BY-SA 4.0; provenance and checksum in
 ``shared/data/fsdd/SOURCE.md``).
 
-The files are looked for as MNIST's are (:func:`dmf_numpy.data.resolve_data_dir`): the
+The files are looked for as MNIST's are (:func:`dmf_numpy.datasets.store.resolve_data_dir`): the
 ``data_dir`` argument, then ``DMF_NUMPY_DATA``, then the user cache, each a folder holding the
 WAV files, or ``recordings/`` with them, or a root holding ``fsdd/``. Nothing is downloaded
 (the data set is 3,000 separate files in a git repository): a missing folder raises
-:class:`~dmf_numpy.data.MissingDataError` saying where to get the files; a misnamed, unreadable,
-truncated or wrongly sampled file raises :class:`~dmf_numpy.data.DataError` naming it.
+:class:`~dmf_numpy.datasets.store.MissingDataError` saying where to get the files; a misnamed, unreadable,
+truncated or wrongly sampled file raises :class:`~dmf_numpy.datasets.store.DataError` naming it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import read_wav
-from .data import DataError, missing_data_error, read_bytes, resolve_data_dir
+from .store import DataError, missing_data_error, read_bytes, resolve_data_dir
 
 SAMPLE_RATE = 8000
 """Every FSDD recording is sampled at 8 kHz."""
