@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from dmf_numpy import DMF, EMF, IMF
-
-SMALL = dict(x_dims=(6, 5, 4), y_dims=(7, 5, 3), shared_dims=(5, 4, 3), n_classes=3)
-PAPER = dict(x_dims=(392, 512, 128), y_dims=(392, 512, 128), shared_dims=(512, 256, 64), n_classes=10)
+from dmf_numpy.core.gradcheck import SMALL_SIZES as SMALL
+from dmf_numpy.experiments.paper import PAPER_SIZES as PAPER
 MODEL_CLASSES = [EMF, IMF, DMF]
 #: The root holding mnist/, wiki/ and fsdd/: $DMF_NUMPY_DATA, else ../shared/data beside the checkout.
 SHARED_DATA = Path(os.environ.get("DMF_NUMPY_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")

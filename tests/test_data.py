@@ -20,7 +20,9 @@ import pytest
 from dmf_numpy.datasets import halves, mnist, store
 from dmf_numpy.datasets.store import DataError, MissingDataError
 
-REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+from conftest import SHARED_DATA
+
+REAL_MNIST = SHARED_DATA / "mnist"
 MNIST_NAMES = [spec.gz_name for spec in mnist.MNIST_FILES.values()]
 
 

@@ -136,3 +136,26 @@ def test_every_equation_is_cited_in_the_code():
 
 def test_every_equation_has_a_test_named_after_it():
     assert EQUATIONS - equation_numbers("\n".join(names_of_tests())) == set()
+
+
+# ---------------------------------------------------------------- the README's names
+
+def test_every_module_and_folder_the_readme_names_exists():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert broken_references(readme) == []
+    paths = set(re.findall(r"`(dmf_numpy/[\w/]+(?:\.py)?)`", readme))
+    # "`dmf_numpy/training/optim.py`, `pretrain.py`": a bare name in a table row lies beside the first
+    for row in re.findall(r"^\| `(dmf_numpy/[\w/]+)/\w+\.py`((?:, `\w+\.py`)+)", readme, re.MULTILINE):
+        paths |= {f"{row[0]}/{name}" for name in re.findall(r"`(\w+\.py)`", row[1])}
+    assert len(paths) > 20 and not [p for p in sorted(paths) if not (ROOT / p).exists()]
+
+
+def test_the_readme_layout_lists_every_module():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):]
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "dmf_numpy").rglob("*.py")
+               if p.name not in ("__init__.py", "__main__.py")}
+    listed = set(re.findall(r"`(dmf_numpy/[\w/]+\.py)`", layout))
+    for row in re.findall(r"^\| `(dmf_numpy/[\w/]+)/\w+\.py`((?:, `\w+\.py`)+)", layout, re.MULTILINE):
+        listed |= {f"{row[0]}/{name}" for name in re.findall(r"`(\w+\.py)`", row[1])}
+    assert modules - listed == set() and listed - modules == set()

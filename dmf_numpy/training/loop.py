@@ -307,7 +307,7 @@ def describe(record):
     """One epoch's record as a progress line: the loss, each evaluation (errors in %), the time."""
     parts = [f"loss {record['train_loss']:.4f}"]
     for key, value in record.items():
-        if key in ("epoch", "lr", "train_loss", "seconds"):
+        if key in ("epoch", "lr", "train_loss", "seconds") or value == {}:
             continue
         unit = "%" if key.endswith("error") else ""
         if isinstance(value, dict):
