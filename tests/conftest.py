@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 
 from dmf_numpy import DMF, EMF, IMF
-from dmf_numpy.core.gradcheck import SMALL_SIZES as SMALL
-from dmf_numpy.experiments.paper import PAPER_SIZES as PAPER
+from dmf_numpy.core.gradcheck import SMALL_SIZES
+from dmf_numpy.experiments.paper import PAPER_SIZES
+
+SMALL = SMALL_SIZES  # small, unequal sizes: every entry of every tensor is checked on them
+PAPER = PAPER_SIZES  # the paper's MNIST sizes (Sec. 3.1)
 MODEL_CLASSES = [EMF, IMF, DMF]
 #: The root holding mnist/, wiki/ and fsdd/: $DMF_NUMPY_DATA, else ../shared/data beside the checkout.
 SHARED_DATA = Path(os.environ.get("DMF_NUMPY_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")

@@ -12,7 +12,6 @@ import io
 import struct
 import urllib.error
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
