@@ -10,7 +10,8 @@ import pytest
 import dmf_numpy.training.checkpoint as checkpoint_module
 from dmf_numpy.training.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from dmf_numpy.datasets.arrays import Splits
-from dmf_numpy.experiments.train_run import TrainConfig, build_model, run
+from dmf_numpy.core.fusion import build_model
+from dmf_numpy.experiments.train_run import TrainConfig, run
 from dmf_numpy.training.optim import make_optimizer
 
 SMALL_ARCH = dict(x_dims=(392, 16, 8), y_dims=(392, 16, 8), shared_dims=(16, 8, 8))
@@ -35,7 +36,7 @@ def config(**kw):
 
 def build(cfg):
     """A config's model and a fresh optimizer over its parameters."""
-    model = build_model(cfg)
+    model = build_model(cfg.to_dict())
     return model, make_optimizer(cfg.optimizer, model.params, lr=cfg.lr, momentum=cfg.momentum)
 
 

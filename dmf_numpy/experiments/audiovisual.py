@@ -247,7 +247,7 @@ def seed_mean_std(result, row, condition):
     return mean_std(seed[row][condition] for seed in result["per_seed"])
 
 
-def table_markdown(result):
+def table2_markdown(result):
     """Table 2 as Markdown: measured accuracies, then the paper's AVLetters2 numbers apart."""
     n_seeds = len(result["per_seed"])
     lines = [
@@ -294,7 +294,7 @@ def table_markdown(result):
     return "\n".join(lines) + "\n"
 
 
-def table_rows(result):
+def table2_rows(result):
     """CSV rows: one per (model, condition), the measured mean and std and the seeds."""
     rows = []
     for row in ROWS:
@@ -358,8 +358,8 @@ def run_audiovisual(out_dir, *, seeds=3, epochs=SETTINGS["epochs"], data_dir=Non
         "machine": machine_description(),
     }
     out_dir = Path(out_dir)
-    write_text(out_dir / "table2.md", table_markdown(result))
-    write_csv(out_dir / "table2.csv", table_rows(result))
+    write_text(out_dir / "table2.md", table2_markdown(result))
+    write_csv(out_dir / "table2.csv", table2_rows(result))
     write_json(out_dir / "results.json", result)
     log(f"wrote {out_dir}/table2.md, table2.csv, results.json ({result['seconds']:.0f} s)")
     return result

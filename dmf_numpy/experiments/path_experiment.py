@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from ..core.checks import check_positive_int
-from ..core.fusion import MODALITIES
+from ..core.fusion import MODALITIES, build_model
 from ..core.learning_paths import decompose
 from ..datasets.halves import load_halves
 from ..files import write_csv
 from ..training.loop import fit
 from .common import new_figure, save_figure
-from .train_run import TrainConfig, build_model
+from .train_run import TrainConfig
 
 #: The models the path experiment compares (the two of Fig. 4).
 EXPERIMENT_MODELS = ("dmf", "imf")
@@ -70,7 +70,7 @@ def run_path_experiment(out_dir, *, damage=0.5, epochs=3, subset=None, seed=0, n
     rows = []
     for name in EXPERIMENT_MODELS:
         config = TrainConfig(model=name, damage=damage, epochs=epochs, seed=seed, subset=subset)
-        model = build_model(config)
+        model = build_model(config.to_dict())
         epoch_numbers = itertools.count()  # 0: the initial weights, then one per trained epoch
 
         def measure(model):

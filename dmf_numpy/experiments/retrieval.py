@@ -303,7 +303,7 @@ def train_retrieval_dmf(image, text, *, seed=0, log=print, **settings):
 # --------------------------------------------------------------------------------------------
 
 
-def table_markdown(result):
+def table3_markdown(result):
     """Table 3 as Markdown: measured CCA and DMF next to the paper's numbers."""
     dmf = result["dmf"]
     n_seeds = len(dmf["per_seed"])
@@ -337,7 +337,7 @@ def table_markdown(result):
     return "\n".join(lines) + "\n"
 
 
-def table_rows(result):
+def table3_rows(result):
     """CSV rows: one per (method, direction), measured and paper mAP."""
     rows = []
     for direction in DIRECTIONS:
@@ -435,8 +435,8 @@ def run_retrieval(out_dir, *, seeds=3, epochs=DMF_SETTINGS["epochs"], data_dir=N
         "machine": machine_description(),
     }
     out_dir = Path(out_dir)
-    write_text(out_dir / "table3.md", table_markdown(result))
-    write_csv(out_dir / "table3.csv", table_rows(result))
+    write_text(out_dir / "table3.md", table3_markdown(result))
+    write_csv(out_dir / "table3.csv", table3_rows(result))
     write_json(out_dir / "results.json", result)
     log(f"DMF: I2T {result['dmf']['mean']['I2T']:.4f} ± {result['dmf']['std']['I2T']:.4f}  "
         f"T2I {result['dmf']['mean']['T2I']:.4f} ± {result['dmf']['std']['T2I']:.4f}; "

@@ -107,7 +107,7 @@ def _best_models(summary, condition, damage):
     return {m for m, v in means.items() if v == best}
 
 
-def table_rows(summary):
+def table1_rows(summary):
     """One CSV row per (condition, model, damage), with the paper's figure and a best flag."""
     rows = []
     for condition in TABLE_CONDITIONS:
@@ -122,7 +122,7 @@ def table_rows(summary):
     return rows
 
 
-def table_markdown(summary, n_seeds, subtitle=""):
+def table1_markdown(summary, n_seeds, subtitle=""):
     """Table 1 as Markdown: measured mean ± std, the paper's figure in parentheses, best in bold."""
     header = "| input | model | " + " | ".join(f"{d:.0%} damage" for d in DAMAGES) + " |"
     lines = [f"**Table 1.** Test error (%) on MNIST halves, mean ± std over {n_seeds} seed(s) "
@@ -230,8 +230,8 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
 
     summary = summarize(results)
     subtitle = f" Quick smoke test ({QUICK}): not comparable with the paper." if quick else ""
-    write_text(out_dir / "table1.md", table_markdown(summary, seeds, subtitle))
-    write_csv(out_dir / "table1.csv", table_rows(summary))
+    write_text(out_dir / "table1.md", table1_markdown(summary, seeds, subtitle))
+    write_csv(out_dir / "table1.csv", table1_rows(summary))
     plot_fig4(results, out_dir / "fig4.png")
     per_seed = seconds / seeds
     # Wall time of this invocation (runs finished by an earlier, interrupted one are not counted).

@@ -27,10 +27,8 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..core.checks import check_seed
-from ..core.fusion import MODELS
+from ..core.fusion import MODELS, build_model
 from ..datasets.arrays import load_arrays
 from ..datasets.halves import CONDITIONS, apply_condition, load_halves
 from ..files import write_json
@@ -115,12 +113,6 @@ class TrainConfig:
         if self.arrays is not None:
             return f"{self.model}_{Path(self.arrays).stem}_seed{self.seed}"
         return f"{self.model}_damage{self.damage:.2f}_seed{self.seed}"
-
-
-def build_model(config):
-    """The model a config describes, freshly initialized from its seed."""
-    return MODELS[config.model](config.x_dims, config.y_dims, config.shared_dims, config.n_classes,
-                                seed=config.seed, dtype=np.dtype(config.dtype))
 
 
 def condition_errors(model, split, conditions=CONDITIONS):
@@ -221,7 +213,7 @@ def run(config, *, data_dir=None, out_dir=None, resume=False, log=print, data=No
     def prefixed(line):
         log(f"[{config.run_name}] {line}")
 
-    model = build_model(config)
+    model = build_model(config.to_dict())
     if config.pretrain and not resuming:  # a checkpoint already holds the pretrained weights
         prefixed(f"generative pretraining of the encoder, {config.pretrain} epochs")
         pretrain_dmf(model, data.train[0], data.train[1], epochs=config.pretrain, seed=config.seed, log=prefixed)
