@@ -159,3 +159,29 @@ def test_the_readme_layout_lists_every_module():
     for row in re.findall(r"^\| `(dmf_numpy/[\w/]+)/\w+\.py`((?:, `\w+\.py`)+)", layout, re.MULTILINE):
         listed |= {f"{row[0]}/{name}" for name in re.findall(r"`(\w+\.py)`", row[1])}
     assert modules - listed == set() and listed - modules == set()
+
+
+def test_every_dotted_name_the_docs_and_docstrings_cite_exists():
+    """``dmf_numpy.core.fusion.FusionNet.backward`` and the like, in the package's docstrings and
+    comments, the README, the derivations and the examples: each names a module or attribute."""
+    import importlib
+
+    def resolves(ref):
+        parts = ref.split(".")
+        for i in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                continue
+            for attr in parts[i:]:
+                if not hasattr(obj, attr):
+                    return False
+                obj = getattr(obj, attr)
+            return True
+        return False
+
+    files = [*(ROOT / "dmf_numpy").rglob("*.py"), ROOT / "README.md", *DERIVATIONS, *(ROOT / "examples").glob("*.py")]
+    refs = {(m.group(0), path.relative_to(ROOT).as_posix()) for path in files
+            for m in re.finditer(r"\bdmf_numpy(?:\.[A-Za-z_]\w*)+", path.read_text(encoding="utf-8"))}
+    assert len(refs) > 50 and sorted((ref, where) for ref, where in refs if not resolves(ref)) == []
+    assert not resolves("dmf_numpy.model.FusionNet") and not resolves("dmf_numpy.core.fusion.FusionNet.sideways")

@@ -258,3 +258,13 @@ def test_the_readme_example_runs_as_written_in_at_most_10_lines(tmp_path):
     last = result.stdout.strip().splitlines()[-1]
     error = float(re.fullmatch(r"Evaluation\(loss=[0-9.e-]+, error=([0-9.]+)\)", last).group(1))
     assert error < 15  # learned: a single modality alone can do no better than 50 %
+
+
+def test_a_refused_resume_leaves_the_model_as_it_was(tmp_path):
+    x, y, labels = two_modalities(60, 0)
+    fit(IMF((12, 6), (5, 6), (6, 4), n_classes=4), x, y, labels, epochs=1, out_dir=tmp_path, log=quiet)
+    model = IMF((12, 6), (5, 6), (6, 4), n_classes=4, seed=5)
+    before = {k: v.copy() for k, v in model.params.items()}
+    with pytest.raises(CheckpointError, match=r"written with other settings \(lr differ"):
+        fit(model, x, y, labels, epochs=1, lr=0.5, out_dir=tmp_path, resume=True, log=quiet)
+    assert all(np.array_equal(before[k], model.params[k]) for k in before)

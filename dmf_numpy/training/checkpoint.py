@@ -100,8 +100,11 @@ def read_checkpoint(path):
     return meta, arrays
 
 
-def load_checkpoint(path, model, optimizer=None, rng=None):
+def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None):
     """Load a checkpoint into ``model`` (and ``optimizer`` and ``rng``) in place.
+
+    Everything is checked before anything is loaded: a refused checkpoint leaves the model, the
+    optimizer and the generator as they were.
 
     Parameters
     ----------
@@ -113,6 +116,9 @@ def load_checkpoint(path, model, optimizer=None, rng=None):
         Must be of the kind that wrote the checkpoint.
     rng : numpy.random.Generator, optional
         Receives the saved shuffling state.
+    settings : dict, optional
+        Training settings the checkpoint must have been written with: each key must have the
+        same value in its ``train_config`` (compared as JSON stores them).
 
     Returns
     -------
@@ -122,7 +128,7 @@ def load_checkpoint(path, model, optimizer=None, rng=None):
     Raises
     ------
     CheckpointError
-        On an unreadable file or one written for another architecture or optimizer.
+        On an unreadable file or one written for another architecture, optimizer or settings.
     """
     meta, arrays = read_checkpoint(path)
     saved, wanted = meta["architecture"], model.config()
@@ -130,11 +136,18 @@ def load_checkpoint(path, model, optimizer=None, rng=None):
                    for k in wanted if k not in NOT_ARCHITECTURE and saved.get(k) != wanted[k]]
     if differences:
         raise CheckpointError(f"{path}: checkpoint of another architecture ({'; '.join(differences)})")
+    if settings is not None:
+        saved_settings, current = meta.get("train_config") or {}, json.loads(json.dumps(settings))
+        changed = sorted(k for k in current if saved_settings.get(k) != current[k])
+        if changed:
+            raise CheckpointError(f"{path}: written with other settings ({', '.join(changed)} differ); "
+                                  "use another output folder or delete the checkpoint")
     for name, p in model.params.items():
         saved_array = arrays.get(f"param/{name}")
         if saved_array is None or saved_array.shape != p.shape:
             raise CheckpointError(f"{path}: parameter {name!r} missing or of the wrong shape")
-        p[...] = saved_array
+    for name, p in model.params.items():
+        p[...] = arrays[f"param/{name}"]
     if optimizer is not None:
         opt_arrays = {k[len("opt/"):]: v for k, v in arrays.items() if k.startswith("opt/")}
         try:

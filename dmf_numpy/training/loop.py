@@ -18,7 +18,6 @@ the time and the ETA.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -285,22 +284,10 @@ def refuse_existing_run(out_dir):
 
 
 def _resume(checkpoint, model, optimizer, rng, settings, log):
-    """Load ``checkpoint`` into the model, optimizer and rng; return its history."""
-    meta = load_checkpoint(checkpoint, model, optimizer, rng)
-    saved = meta.get("train_config") or {}
-    current = _as_json(settings)
-    changed = sorted(k for k in current if saved.get(k) != current[k])
-    if changed:
-        raise CheckpointError(f"{checkpoint}: written with other settings ({', '.join(changed)} differ); "
-                              "use another output folder or delete the checkpoint")
-    history = meta["history"]
+    """Load ``checkpoint`` into the model, optimizer and rng if it has these settings; return its history."""
+    history = load_checkpoint(checkpoint, model, optimizer, rng, settings=settings)["history"]
     log(f"resumed after epoch {len(history)} from {checkpoint}")
     return history
-
-
-def _as_json(settings):
-    """``settings`` as they read back from JSON (tuples become lists)."""
-    return json.loads(json.dumps(settings))
 
 
 def describe(record):
