@@ -2,7 +2,15 @@
 
 Each subcommand is a function ``cmd_<name>(args) -> int`` registered in :func:`build_parser`;
 the work itself is done by :mod:`dmf_numpy.experiments` and :mod:`dmf_numpy.core`.
-Bad arguments and bad data end in a one-line error and exit code 2, never a traceback.
+Every failure ends in a one-line message on stderr, never a traceback, and an exit status:
+
+====  ======================================================================================
+0     done
+1     the work itself failed: a gradient check above its bound, a training that diverged
+2     what was asked cannot be done: a bad argument, bad or missing data, an output folder
+      that cannot be written or is held by another run, a refused checkpoint, out of memory
+130   interrupted (Ctrl-C); the message says how to resume
+====  ======================================================================================
 """
 
 from __future__ import annotations
@@ -15,7 +23,8 @@ from .core.fusion import MODELS
 from .core.gradcheck import BOUND, check_suite, format_suite, suite_worst_error
 from .experiments.paper import gradcheck_setups
 from .experiments.train_run import TrainConfig
-from .training.loop import describe
+from .files import FolderLocked
+from .training.loop import TrainingDiverged, describe
 
 
 class UsageError(Exception):
@@ -72,17 +81,17 @@ def cmd_table1(args):
 def _add_training_options(p):
     p.add_argument("--data-dir", type=_existing_dir, help="folder holding the MNIST files "
                    "(default: $DMF_NUMPY_DATA, else the user cache, else download)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--optimizer", choices=["adam", "sgd"])
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--momentum", type=float, help="SGD momentum")
     p.add_argument("--lr-decay", type=float, help="learning rate factor per epoch (1 = constant)")
     p.add_argument("--damage-kind", choices=["pixels", "columns", "noise"],
                    help="'pixels' is the paper's; 'columns' and 'noise' go beyond it")
-    p.add_argument("--n-val", type=int, help="training images held out for validation")
-    p.add_argument("--subset", type=int, help="use only this many samples of each split")
-    p.add_argument("--pretrain", type=int, help="epochs of unsupervised generative pretraining of DMF's "
+    p.add_argument("--n-val", type=_nonnegative_int, help="training images held out for validation")
+    p.add_argument("--subset", type=_positive_int, help="use only this many samples of each split")
+    p.add_argument("--pretrain", type=_nonnegative_int, help="epochs of unsupervised generative pretraining of DMF's "
                    "encoder before fine-tuning (DMF only; default 0)")
 
 
@@ -136,6 +145,24 @@ def _existing_dir(text):
     return path
 
 
+def _integer(text, minimum, expected):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+    return value
+
+
+def _positive_int(text):
+    return _integer(text, 1, "a positive integer")
+
+
+def _nonnegative_int(text):
+    return _integer(text, 0, "a non-negative integer")
+
+
 def _damage(text):
     value = float(text)
     if not 0 <= value < 1:
@@ -158,10 +185,10 @@ def build_parser():
     p = commands.add_parser("gradcheck", help="check the hand-written gradients against finite differences",
                             description=cmd_gradcheck.__doc__)
     p.add_argument("--model", choices=["emf", "imf", "dmf", "all"], default="all")
-    p.add_argument("--entries", type=int, default=20,
+    p.add_argument("--entries", type=_positive_int, default=20,
                    help="entries sampled per tensor at the paper's sizes (default: %(default)s)")
-    p.add_argument("--batch", type=int, default=4, help="batch size (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=_positive_int, default=4, help="batch size (default: %(default)s)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0)
     p.add_argument("--small-only", action="store_true", help="skip the paper-size check")
     p.set_defaults(func=cmd_gradcheck)
 
@@ -170,7 +197,7 @@ def build_parser():
                             epilog=f"Defaults: {defaults.to_dict()}")
     p.add_argument("--model", choices=["emf", "imf", "dmf"], default="dmf")
     p.add_argument("--damage", type=_damage, default=0.0, help="fraction of right-half pixels zeroed")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_nonnegative_int, default=0)
     p.add_argument("--arrays", type=Path, metavar="FILE.npz",
                    help="train on your own arrays instead of MNIST: x, y, labels and optionally x_val, y_val, "
                         "labels_val, x_test, y_test, labels_test (input sizes and classes come from the data)")
@@ -182,8 +209,8 @@ def build_parser():
 
     p = commands.add_parser("table1", help="reproduce Table 1 and Fig. 4", description=cmd_table1.__doc__)
     p.add_argument("--out", type=Path, help="output folder (default: results, or results/quick with --quick)")
-    p.add_argument("--seeds", type=int, help="number of seeds (default: 3; 1 with --quick)")
-    p.add_argument("--jobs", type=int, default=1, help="trainings run in parallel (default: %(default)s)")
+    p.add_argument("--seeds", type=_positive_int, help="number of seeds (default: 3; 1 with --quick)")
+    p.add_argument("--jobs", type=_positive_int, default=1, help="trainings run in parallel (default: %(default)s)")
     p.add_argument("--quick", action="store_true",
                    help="smoke test on a small subset with few epochs (under 2 minutes)")
     _add_training_options(p)
@@ -192,58 +219,74 @@ def build_parser():
     p = commands.add_parser("paths", help="measure the gradient carried by each learning path (Fig. 2)",
                             description=cmd_paths.__doc__)
     p.add_argument("--damage", type=_damage, default=0.5, help="fraction of right-half pixels zeroed")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--subset", type=int, help="use only this many samples of each split")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=_positive_int, default=3)
+    p.add_argument("--subset", type=_positive_int, help="use only this many samples of each split")
+    p.add_argument("--seed", type=_nonnegative_int, default=0)
     _add_output_options(p, "results/paths", "the MNIST files")
     p.set_defaults(func=cmd_paths)
 
     p = commands.add_parser("reconstruct", help="cross-modal inference on MNIST with the generative DMF",
                             description=cmd_reconstruct.__doc__)
     p.add_argument("--damage", type=_damage, default=0.0, help="fraction of right-half pixels zeroed")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--subset", type=int, default=20000,
+    p.add_argument("--epochs", type=_positive_int, default=20)
+    p.add_argument("--subset", type=_positive_int, default=20000,
                    help="use only this many samples of each split (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_nonnegative_int, default=0)
     _add_output_options(p, "results/reconstruct", "the MNIST files")
     p.set_defaults(func=cmd_reconstruct)
 
     p = commands.add_parser("retrieval", help="Table 3: cross-modal retrieval on the Wikipedia features",
                             description=cmd_retrieval.__doc__)
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--subset", type=int, nargs=2, metavar=("N_ITEMS", "N_QUERIES"),
+    p.add_argument("--seeds", type=_positive_int, default=3)
+    p.add_argument("--epochs", type=_positive_int, default=200)
+    p.add_argument("--subset", type=_positive_int, nargs=2, metavar=("N_ITEMS", "N_QUERIES"),
                    help="a seeded random subset of the retrieval set and of the queries (a smoke test)")
     _add_output_options(p, "results/retrieval", "wiki/ or the Wikipedia files")
     p.set_defaults(func=cmd_retrieval)
 
     p = commands.add_parser("audiovisual", help="Table 2's protocol on spoken + written digits",
                             description=cmd_audiovisual.__doc__)
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=80)
-    p.add_argument("--subset", type=int, help="keep recordings 0..SUBSET-1 of every speaker and digit")
+    p.add_argument("--seeds", type=_positive_int, default=3)
+    p.add_argument("--epochs", type=_positive_int, default=80)
+    p.add_argument("--subset", type=_positive_int, help="keep recordings 0..SUBSET-1 of every speaker and digit")
     _add_output_options(p, "results/audiovisual", "fsdd/ and mnist/")
     p.set_defaults(func=cmd_audiovisual)
 
     p = commands.add_parser("bench", help="benchmark training speed against the machine's GEMM speed",
                             description=cmd_bench.__doc__)
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--repeats", type=int, default=7, help="timed repetitions, median reported")
-    p.add_argument("--runs", type=int, default=1,
+    p.add_argument("--batch-size", type=_positive_int, default=100)
+    p.add_argument("--repeats", type=_positive_int, default=7, help="timed repetitions, median reported")
+    p.add_argument("--runs", type=_positive_int, default=1,
                    help="run the whole benchmark this many times and report the median of each figure")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.set_defaults(func=cmd_bench)
     return parser
 
 
+#: What to do after Ctrl-C, per command (the others keep no partial results).
+AFTER_INTERRUPT = {
+    "train": "every finished epoch is in the checkpoint: add --resume to the same command to continue",
+    "table1": "every finished epoch is saved: run the same command again to continue",
+}
+
+
 def main(argv=None):
+    """Run the command line; return the exit status (see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, ValueError, OSError) as err:
+    except (UsageError, ValueError, OSError, FolderLocked) as err:
         print(f"dmf-numpy {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"dmf-numpy {args.command}: error: out of memory; ask for less (a smaller --batch-size, --batch "
+              "or --subset)", file=sys.stderr)
+        return 2
+    except TrainingDiverged as err:
+        print(f"dmf-numpy {args.command}: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print(f"\ndmf-numpy {args.command}: interrupted", file=sys.stderr)
+        after = AFTER_INTERRUPT.get(args.command, "nothing was written")
+        print(f"\ndmf-numpy {args.command}: interrupted; {after}", file=sys.stderr)
         return 130

@@ -31,13 +31,21 @@ needs_mnist = pytest.mark.skipif(mnist_root() is None, reason="MNIST not found: 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--damage", "1.5"], "expected a fraction in [0, 1), got 1.5"),
     (["train", "--model", "xmf"], "invalid choice: 'xmf'"),
-    (["table1", "--seeds", "0", "--data-dir", "."], "seeds and jobs: expected positive integers"),
+    (["table1", "--seeds", "0", "--data-dir", "."], "argument --seeds: expected a positive integer, got 0"),
     (["table1", "--data-dir", "/nonexistent/mnist"], "argument --data-dir: no such directory: /nonexistent/mnist"),
-    (["retrieval", "--epochs", "0", "--data-dir", "/nonexistent"], "argument --data-dir: no such directory"),
+    (["retrieval", "--epochs", "1", "--data-dir", "/nonexistent"], "argument --data-dir: no such directory"),
     (["retrieval", "--epochs", "0", "--data-dir", "."], "epochs: expected a positive integer, got 0"),
     (["reconstruct", "--epochs", "0", "--data-dir", "."], "epochs: expected a positive integer, got 0"),
-    (["retrieval", "--subset", "0", "5", "--data-dir", "."], r"subset (n_items): expected a positive integer, got 0"),
+    (["retrieval", "--subset", "0", "5", "--data-dir", "."], "argument --subset: expected a positive integer, got 0"),
     (["bench", "--runs", "0"], "runs: expected a positive integer, got 0"),
+    # each names its option, before any data is read
+    (["gradcheck", "--batch", "-1"], "argument --batch: expected a positive integer, got -1"),
+    (["gradcheck", "--seed", "-1"], "argument --seed: expected a non-negative integer, got -1"),
+    (["paths", "--seed", "-1"], "argument --seed: expected a non-negative integer, got -1"),
+    (["reconstruct", "--seed", "-1"], "argument --seed: expected a non-negative integer, got -1"),
+    (["paths", "--epochs", "0"], "argument --epochs: expected a positive integer, got 0"),
+    (["audiovisual", "--epochs", "0"], "argument --epochs: expected a positive integer, got 0"),
+    (["train", "--epochs", "x"], "argument --epochs: expected a positive integer, got 'x'"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, message):
     result = subprocess.run([sys.executable, "-m", "dmf_numpy", *argv], capture_output=True, text=True)
@@ -64,10 +72,13 @@ def test_no_data_anywhere_says_what_to_do(tmp_path, capsys, monkeypatch):
 
 
 @needs_mnist
-def test_table1_quick_end_to_end(tmp_path, monkeypatch):
+def test_table1_quick_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DMF_NUMPY_DATA", str(mnist_root()))
     out = tmp_path / "quick"
     assert main(["table1", "--quick", "--epochs", "2", "--subset", "1500", "--out", str(out)]) == 0
+    progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[table 1]")]
+    assert len(progress) == 12 and progress[-1].startswith("[table 1] 12/12 trainings done in ")
+    assert all("the table's ETA" in line for line in progress)
     for name in ("table1.md", "table1.csv", "fig4.png", "config.json"):
         assert (out / name).stat().st_size > 0, name
     rows = list(csv.DictReader((out / "table1.csv").open()))
@@ -111,3 +122,27 @@ def test_quick_table1_does_not_write_over_the_full_results(argv, out, monkeypatc
     calls = []
     monkeypatch.setattr(dmf_numpy.experiments.table1, "run_table1", lambda out_dir, **kwargs: calls.append(out_dir))
     assert main(argv) == 0 and calls == [Path(out)]
+
+
+@needs_mnist
+def test_table1_interrupted_exits_130_cleanly_and_resumes(tmp_path):
+    """Ctrl-C in a terminal reaches the whole process group: the parent and both workers."""
+    import signal
+    import time
+
+    env = {**os.environ, "DMF_NUMPY_DATA": str(mnist_root())}
+    argv = [sys.executable, "-m", "dmf_numpy", "table1", "--quick", "--epochs", "2", "--subset", "1500", "--jobs", "2",
+            "--out", str(tmp_path / "t")]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)
+    deadline = time.time() + 60
+    while not list((tmp_path / "t").glob("runs/*/checkpoint.npz")) and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.strip() == ("dmf-numpy table1: interrupted; every finished epoch is saved: run the same command "
+                              "again to continue")  # no traceback, no leaked-semaphore warning
+    assert not list(tmp_path.rglob(".dmf-numpy.lock")) and not list(tmp_path.rglob(".*.tmp"))
+    again = subprocess.run(argv, capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and (tmp_path / "t" / "table1.md").exists()

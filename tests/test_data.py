@@ -211,7 +211,7 @@ def test_load_mnist_wrong_kind_of_file(tmp_path, fake_mnist):
     images.write_bytes(labels.read_bytes())
     with pytest.raises(DataError) as info:
         mnist.load_mnist(tmp_path, verify=False)
-    assert f"{images}: bad magic number 2049, expected 2051 (images)" in str(info.value)
+    assert f"{images}: bad magic number 2049, expected 2051 (images, 3-D)" in str(info.value)
 
 
 def test_load_mnist_wrong_count_and_bad_labels(tmp_path, fake_mnist):
@@ -256,6 +256,7 @@ def test_cache_dir_without_xdg(tmp_path, monkeypatch):
 
 def test_root_or_dataset_folder(tmp_path, monkeypatch):
     (tmp_path / "root" / "mnist").mkdir(parents=True)
+    (tmp_path / "root" / "mnist" / "train-labels-idx1-ubyte.gz").write_bytes(b"")
     (tmp_path / "direct").mkdir()
     assert store.resolve_data_dir("mnist", tmp_path / "root").path == tmp_path / "root" / "mnist"
     assert store.resolve_data_dir("mnist", tmp_path / "direct").path == tmp_path / "direct"

@@ -96,13 +96,13 @@ def test_resume_equals_an_uninterrupted_run_bit_for_bit(tmp_path):
 
 def test_resume_with_other_settings_is_refused(tmp_path):
     run(config(epochs=1), data=synthetic_halves(), out_dir=tmp_path, log=quiet)
-    with pytest.raises(CheckpointError, match="written with other settings \\(lr differ"):
+    with pytest.raises(CheckpointError, match="holds a run with other settings \\(lr differ"):
         run(config(epochs=1, lr=0.5), data=synthetic_halves(), out_dir=tmp_path, resume=True, log=quiet)
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     model, opt = build(config())
-    save_checkpoint(tmp_path / "c.npz", model, opt, epoch=1, rng=np.random.default_rng(), history=[])
+    save_checkpoint(tmp_path / "c.npz", model, opt, epoch=0, rng=np.random.default_rng(), history=[])
     other, _ = build(config(model="imf"))
     with pytest.raises(CheckpointError, match="another architecture \\(model: checkpoint 'dmf', model 'imf'"):
         load_checkpoint(tmp_path / "c.npz", other)
@@ -115,7 +115,7 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
 def test_unreadable_checkpoints_give_a_clear_error(tmp_path, damage):
     model, opt = build(config())
     path = tmp_path / "c.npz"
-    save_checkpoint(path, model, opt, epoch=1, rng=np.random.default_rng(), history=[])
+    save_checkpoint(path, model, opt, epoch=0, rng=np.random.default_rng(), history=[])
     if damage == "truncate":
         path.write_bytes(path.read_bytes()[:2000])
     elif damage == "garbage":
@@ -129,7 +129,7 @@ def test_unreadable_checkpoints_give_a_clear_error(tmp_path, damage):
 def test_a_failed_checkpoint_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     model, opt = build(config())
     path = tmp_path / "c.npz"
-    save_checkpoint(path, model, opt, epoch=1, rng=np.random.default_rng(), history=[])
+    save_checkpoint(path, model, opt, epoch=0, rng=np.random.default_rng(), history=[])
     before = path.read_bytes()
 
     def disk_full(file, **arrays):
@@ -138,7 +138,7 @@ def test_a_failed_checkpoint_write_leaves_the_previous_file_intact(tmp_path, mon
 
     monkeypatch.setattr(checkpoint_module.np, "savez", disk_full)
     with pytest.raises(OSError):
-        save_checkpoint(path, model, opt, epoch=2, rng=np.random.default_rng(), history=[])
+        save_checkpoint(path, model, opt, epoch=0, rng=np.random.default_rng(), history=[])
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["c.npz"]  # no temporary file left behind
 
@@ -181,7 +181,7 @@ def test_a_folder_holding_a_run_is_refused_unless_resumed(tmp_path):
 
 def test_a_refused_resume_leaves_the_runs_config_json_alone(tmp_path):
     run(config(model="imf", epochs=1), data=synthetic_halves(), out_dir=tmp_path, log=lambda line: None)
-    with pytest.raises(CheckpointError, match="checkpoint of another architecture"):
+    with pytest.raises(CheckpointError, match="holds a run with other settings \\(model differ"):
         run(config(model="dmf", epochs=1), data=synthetic_halves(), out_dir=tmp_path, resume=True,
             log=lambda line: None)
     assert json.loads((tmp_path / "config.json").read_text())["model"] == "imf"

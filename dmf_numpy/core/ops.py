@@ -88,7 +88,8 @@ def softmax(scores):
     ndarray, (N, C)
         Rows are probability vectors.
     """
-    p = scores - scores.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):  # a spread beyond the dtype's range: exp(-inf) = 0, as it should be
+        p = scores - scores.max(axis=1, keepdims=True)
     np.exp(p, out=p)
     p /= p.sum(axis=1, keepdims=True)
     return p
@@ -119,7 +120,8 @@ def softmax_cross_entropy(scores, labels):
     """
     n = scores.shape[0]
     rows = np.arange(n)
-    shifted = scores - scores.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):  # a spread beyond the dtype's range: exp(-inf) = 0, as it should be
+        shifted = scores - scores.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     sum_exp = exp.sum(axis=1)
     loss = float(np.mean(np.log(sum_exp) - shifted[rows, labels]))

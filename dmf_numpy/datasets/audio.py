@@ -72,7 +72,7 @@ def read_wav(path, *, sample_rate):
             # scipy only warns about a data chunk cut short and returns what it could read.
             warnings.simplefilter("error", scipy.io.wavfile.WavFileWarning)
             rate, data = scipy.io.wavfile.read(path)
-    except (OSError, ValueError, EOFError, struct.error, scipy.io.wavfile.WavFileWarning) as err:
+    except (OSError, ValueError, EOFError, ZeroDivisionError, struct.error, scipy.io.wavfile.WavFileWarning) as err:
         raise DataError(f"{path}: cannot read as a WAV file: {err}") from err
     if rate != sample_rate:
         raise DataError(f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz")

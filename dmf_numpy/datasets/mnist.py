@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .store import (ORIGIN_TEXT, DataError, check_sha256, download_file, missing_data_error, read_bytes,
-                    resolve_data_dir)
+from .store import ORIGIN_TEXT, DataError, check_sha256, download_file, missing_data_error, read_bytes, resolve_data_dir
 
 # ---------------------------------------------------------------------------------------------
 # IDX files
@@ -272,13 +271,14 @@ def _read_mnist_file(path, spec, verify):
     if verify:
         expected = spec.gz_sha256 if path.name == spec.gz_name else spec.raw_sha256
         check_sha256(path, content, expected, "canonical MNIST", OTHER_IDX_REMEDY)
-    array = _parse_idx(_decompress(path, content), path)
+    raw = _decompress(path, content)
     expected_ndim = len(spec.shape)
-    if array.ndim != expected_ndim:
+    if len(raw) >= 4 and raw[3] != expected_ndim:  # the kind of file, before its length is checked
         raise DataError(
-            f"{path}: bad magic number {(_IDX_UBYTE << 8) + array.ndim}, expected "
-            f"{(_IDX_UBYTE << 8) + expected_ndim} ({spec.kind})"
+            f"{path}: bad magic number {int.from_bytes(raw[:4], 'big')}, expected "
+            f"{(_IDX_UBYTE << 8) + expected_ndim} ({spec.kind}, {expected_ndim}-D)"
         )
+    array = _parse_idx(raw, path)
     if array.shape != spec.shape:
         raise DataError(f"{path}: {spec.kind} of shape {array.shape}, expected {spec.shape}")
     if spec.kind == "labels" and array.max(initial=0) > 9:

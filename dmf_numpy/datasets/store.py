@@ -137,8 +137,8 @@ def resolve_data_dir(dataset, data_dir=None):
     Returns
     -------
     DataDir
-        For a user-given directory ``D``: ``D/<dataset>`` if that is a folder (``D`` is a root
-        of datasets), else ``D`` itself (``D`` is the dataset folder). Whether the files are
+        For a user-given directory ``D``: ``D/<dataset>`` if that is a folder with something in
+        it (``D`` is a root of datasets), else ``D`` itself (``D`` is the dataset folder). Whether the files are
         there is for the caller to check.
 
     Raises
@@ -162,7 +162,9 @@ def resolve_data_dir(dataset, data_dir=None):
             + _how_to_fix(dataset)
         )
     nested = base / dataset
-    return DataDir(nested if nested.is_dir() else base, origin, (base, nested))
+    # An empty <dataset>/ beside the files must not hide them: only a folder with something in it counts.
+    use_nested = nested.is_dir() and any(nested.iterdir())
+    return DataDir(nested if use_nested else base, origin, (base, nested))
 
 
 def _how_to_fix(dataset):

@@ -67,7 +67,7 @@ from ..datasets.mnist import load_mnist
 from ..datasets.store import DataError
 from ..files import write_csv, write_json, write_text
 from ..training.loop import fit_generative
-from .common import as_json_settings, check_settings, machine_description, mean_std, standardize
+from .common import as_json_settings, check_settings, holds_output_folder, machine_description, mean_std, standardize
 from .paper import PAPER_TABLE2
 from .svm import fit_validated
 
@@ -305,6 +305,7 @@ def table2_rows(result):
     return rows
 
 
+@holds_output_folder
 def run_audiovisual(out_dir, *, seeds=3, epochs=SETTINGS["epochs"], data_dir=None, subset=None,
                     log=print, **settings):
     """Table 2's protocol on FSDD + MNIST, written to ``out_dir``.

@@ -31,7 +31,7 @@ import numpy as np
 from ..core.checks import check_positive_int
 from ..core.fusion import MODELS
 from ..core.gradcheck import BOUND, check_suite, suite_worst_error
-from ..files import write_json
+from ..files import check_writable_file, write_json
 from ..training.optim import SGD, Adam
 from .common import machine_description
 from .paper import PAPER_SIZES, gradcheck_setups
@@ -204,6 +204,8 @@ def run_bench(*, batch_size=100, repeats=7, runs=1, json_path=None, models=("emf
     """
     for name, value in (("batch_size", batch_size), ("repeats", repeats), ("runs", runs)):
         check_positive_int(name, value)
+    if json_path is not None:
+        check_writable_file(json_path)  # before minutes of measuring
     per_run = []
     for r in range(runs):
         peak = peak_gflops()

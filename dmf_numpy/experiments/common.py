@@ -1,14 +1,28 @@
-"""What every experiment needs: mean ± std over seeds, a description of the machine, figures
-written atomically, settings checked by name, and features standardized on the training set."""
+"""What every experiment needs: one run per output folder, mean ± std over seeds, a description
+of the machine, figures written atomically, settings checked by name, and features standardized
+on the training set."""
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 
 import numpy as np
 
-from ..files import atomic_path
+from ..files import atomic_path, run_lock
+
+
+def holds_output_folder(run):
+    """Decorate an experiment ``run(out_dir, ...)``: before it computes anything, its output
+    folder is created, checked to be writable and locked for this run alone
+    (:func:`dmf_numpy.files.run_lock`); it is released when the run ends, however it ends."""
+    @functools.wraps(run)
+    def locked(out_dir, *args, **kwargs):
+        with run_lock(out_dir, f"{run.__name__}({str(out_dir)!r})"):
+            return run(out_dir, *args, **kwargs)
+
+    return locked
 
 
 def mean_std(values):

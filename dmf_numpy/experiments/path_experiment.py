@@ -18,13 +18,14 @@ from ..core.learning_paths import decompose
 from ..datasets.halves import load_halves
 from ..files import write_csv
 from ..training.loop import fit
-from .common import new_figure, save_figure
+from .common import holds_output_folder, new_figure, save_figure
 from .train_run import TrainConfig
 
 #: The models the path experiment compares (the two of Fig. 4).
 EXPERIMENT_MODELS = ("dmf", "imf")
 
 
+@holds_output_folder
 def run_path_experiment(out_dir, *, damage=0.5, epochs=3, subset=None, seed=0, n_probe=500,
                         data_dir=None, data=None, log=print):
     """Train DMF and IMF on the MNIST halves and measure, after every epoch, how much gradient

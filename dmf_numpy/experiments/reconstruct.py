@@ -30,7 +30,7 @@ from ..datasets.halves import HALF_WIDTH, load_halves
 from ..datasets.mnist import MNIST_IMAGE_SIZE
 from ..files import write_json
 from ..training.loop import fit_generative
-from .common import as_json_settings, check_settings, machine_description, new_figure, save_figure
+from .common import as_json_settings, check_settings, holds_output_folder, machine_description, new_figure, save_figure
 from .paper import PAPER_SIZES
 
 RECONSTRUCT_SETTINGS = {"x_dims": PAPER_SIZES["x_dims"], "y_dims": PAPER_SIZES["y_dims"],
@@ -94,6 +94,7 @@ def plot_reconstructions(model, test, path):
     save_figure(fig, path, dpi=100)
 
 
+@holds_output_folder
 def run_reconstruct(out_dir, *, epochs=20, damage=0.0, subset=None, seed=0, data_dir=None, log=print,
                     **settings):
     """Train the generative DMF on the MNIST halves and infer left halves from right halves.

@@ -50,7 +50,7 @@ from ..core.generative import GenerativeDMF
 from ..datasets.wiki import IMAGE_SIZE, TEXT_SIZE, load_wiki
 from ..files import write_csv, write_json, write_text
 from ..training.loop import fit_generative
-from .common import as_json_settings, check_settings, machine_description, mean_std, standardize
+from .common import as_json_settings, check_settings, holds_output_folder, machine_description, mean_std, standardize
 from .paper import PAPER_TABLE3
 
 DIRECTIONS = {"I2T": ("x", "y"), "T2I": ("y", "x")}
@@ -350,6 +350,7 @@ def table3_rows(result):
     return rows
 
 
+@holds_output_folder
 def run_retrieval(out_dir, *, seeds=3, epochs=DMF_SETTINGS["epochs"], data_dir=None, subset=None,
                   log=print, **dmf_settings):
     """Reproduce Table 3: CCA and DMF on the Wikipedia features, written to ``out_dir``.

@@ -16,17 +16,19 @@ from its last epoch.
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import multiprocessing
 import os
+import signal
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..datasets.mnist import load_mnist
-from ..files import write_csv, write_json, write_text
+from ..files import run_lock, write_csv, write_json, write_text
+from ..training.loop import format_seconds
 from .common import machine_description, mean_std, new_figure, save_figure
 from .paper import PAPER_TABLE1
 from .train_run import TrainConfig, changed_settings, run
@@ -58,31 +60,62 @@ def _refuse_other_settings(path, base):
 
 
 def _run_one(job):
-    config_dict, data_dir, out_dir = job
+    """One training of the table (in a worker process with ``--jobs`` above 1): ``(index, result)``."""
+    index, config_dict, data_dir, out_dir, command = job
     result = run(TrainConfig(**config_dict), data_dir=data_dir, out_dir=out_dir, resume=True,
-                 log=lambda line: print(line, flush=True))
+                 log=lambda line: print(line, flush=True), command=command)
     del result["model"]  # the checkpoint holds it; only the numbers travel back
-    return result
+    return index, result
 
 
-def _run_all(jobs, n_workers):
-    """Run the training jobs, ``n_workers`` processes at a time; results in job order."""
+def _ignore_interrupts():
+    """Worker initializer: Ctrl-C is the parent's to handle. It stops the workers with SIGTERM,
+    which a worker turns into an exit that still runs its clean-up (locks, temporary files)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def _run_all(jobs, n_workers, log):
+    """Run the training jobs, ``n_workers`` processes at a time; results in job order.
+
+    After each training, one line says how many are done and when the whole table will be.
+    On Ctrl-C the workers are stopped at once; every finished epoch is in its checkpoint.
+    """
+    results, start = [None] * len(jobs), time.perf_counter()
+
+    def done(index, result):
+        results[index] = result
+        finished = sum(r is not None for r in results)
+        elapsed = time.perf_counter() - start
+        eta = elapsed / finished * (len(jobs) - finished)
+        log(f"[table 1] {finished}/{len(jobs)} trainings done in {format_seconds(elapsed)}; "
+            f"the table's ETA {format_seconds(eta)}")
+
     if n_workers <= 1:
-        return [_run_one(job) for job in jobs]
+        for job in jobs:
+            done(*_run_one(job))
+        return results
     # Each worker gets an equal share of the cores for its matrix products.
     threads = str(max(1, (os.cpu_count() or 1) // n_workers))
     saved = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     os.environ.update({k: threads for k in saved})
+    context = multiprocessing.get_context("spawn")  # fresh interpreters read the thread limits
+    pool = context.Pool(n_workers, initializer=_ignore_interrupts)
     try:
-        context = multiprocessing.get_context("spawn")  # fresh interpreters read the thread limits
-        with concurrent.futures.ProcessPoolExecutor(n_workers, mp_context=context) as pool:
-            return list(pool.map(_run_one, jobs))
+        for index, result in pool.imap_unordered(_run_one, jobs):
+            done(index, result)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
     finally:
+        pool.join()
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    return results
 
 
 def summarize(results):
@@ -204,6 +237,8 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
     ValueError
         On seeds or jobs below 1, or if ``out_dir`` already holds a Table 1 run with other
         training settings (checked before anything is written).
+    FolderLocked
+        If another run is writing into ``out_dir`` (:func:`dmf_numpy.files.run_lock`).
     """
     if seeds < 1 or jobs < 1:
         raise ValueError(f"seeds and jobs: expected positive integers, got {seeds} and {jobs}")
@@ -212,6 +247,12 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
     configs = [TrainConfig(model=m, damage=d, seed=s, **settings)
                for s in range(seeds) for d in DAMAGES for m in MODELS]
     base = {k: v for k, v in configs[0].to_dict().items() if k not in ("model", "damage", "seed")}
+    command = command or f"run_table1({str(out_dir)!r})"
+    with run_lock(out_dir, command):
+        return _run_table1(out_dir, configs, base, seeds, jobs, quick, data_dir, command, log)
+
+
+def _run_table1(out_dir, configs, base, seeds, jobs, quick, data_dir, command, log):
     _refuse_other_settings(out_dir / "config.json", base)
     load_mnist(data_dir)  # find (or download) the data once, before starting the workers
     run_info = {
@@ -224,8 +265,14 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
     log(f"Table 1: {len(configs)} trainings ({seeds} seed(s) × {len(DAMAGES)} damage levels × "
         f"EMF, IMF, DMF), {base['epochs']} epochs each, {jobs} at a time, into {out_dir}/")
     start = time.perf_counter()
-    jobs_list = [(c.to_dict(), data_dir, out_dir / "runs" / c.run_name) for c in configs]
-    results = _run_all(jobs_list, jobs)
+    jobs_list = [(k, c.to_dict(), data_dir, out_dir / "runs" / c.run_name, f"{command} ({c.run_name})")
+                 for k, c in enumerate(configs)]
+    try:
+        results = _run_all(jobs_list, jobs, log)
+    except KeyboardInterrupt:
+        log(f"[table 1] interrupted; every finished epoch is saved in {out_dir}/runs/: "
+            "resume with the same command")
+        raise
     seconds = time.perf_counter() - start
 
     summary = summarize(results)

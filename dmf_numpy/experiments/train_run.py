@@ -31,7 +31,8 @@ from ..core.checks import check_seed
 from ..core.fusion import MODELS, build_model
 from ..datasets.arrays import load_arrays
 from ..datasets.halves import CONDITIONS, apply_condition, load_halves
-from ..files import write_json
+from ..files import run_lock, write_json
+from ..training.checkpoint import CheckpointError
 from ..training.loop import evaluate, fit, refuse_existing_run
 from ..training.optim import OPTIMIZERS, check_lr, check_lr_decay, check_momentum
 from ..training.pretrain import pretrain_dmf
@@ -169,7 +170,7 @@ def fit_to_data(config, data):
                                y_dims=(data.train[1].shape[1], *config.y_dims[1:]), n_classes=n_classes)
 
 
-def run(config, *, data_dir=None, out_dir=None, resume=False, log=print, data=None):
+def run(config, *, data_dir=None, out_dir=None, resume=False, log=print, data=None, command=None):
     """Load the data a config asks for, build the model, and fit it.
 
     Parameters
@@ -179,13 +180,16 @@ def run(config, *, data_dir=None, out_dir=None, resume=False, log=print, data=No
         Where MNIST is (see :func:`dmf_numpy.datasets.mnist.load_mnist` for the search order);
         unused with ``config.arrays``.
     out_dir : str or Path, optional
-        Folder for ``config.json``, the checkpoint and the history.
+        Folder for ``config.json``, the checkpoint and the history. It is held for the whole run
+        (:func:`dmf_numpy.files.run_lock`): a second run into it is refused.
     resume : bool
         Continue the interrupted run in ``out_dir`` (from scratch if it holds no checkpoint yet).
         Without it, a folder that already holds a checkpoint is refused rather than overwritten.
     log : callable
     data : Splits, optional
         Already loaded data (skips loading; it must match ``config``'s damage, seed and subset).
+    command : str, optional
+        What started the run, recorded in the folder's lock.
 
     Returns
     -------
@@ -197,17 +201,27 @@ def run(config, *, data_dir=None, out_dir=None, resume=False, log=print, data=No
     Raises
     ------
     CheckpointError
-        If ``out_dir`` holds a checkpoint and ``resume`` is False, or (from
-        :func:`~dmf_numpy.training.loop.fit`) if it holds one of another architecture or with
-        other settings.
+        If ``out_dir`` holds a checkpoint and ``resume`` is False, or if it holds a run of
+        another architecture or with other settings (its ``config.json`` or its checkpoint).
+    FolderLocked
+        If another run is writing into ``out_dir``.
     """
+    if out_dir is None:
+        return _run(config, data_dir, None, resume, log, data)
+    with run_lock(out_dir, command or f"dmf-numpy train ({config.run_name})"):
+        return _run(config, data_dir, Path(out_dir), resume, log, data)
+
+
+def _run(config, data_dir, out_dir, resume, log, data):
     start = time.perf_counter()
     if out_dir is not None and not resume:
         refuse_existing_run(out_dir)  # before the data is read or the encoder pretrained
-    resuming = resume and out_dir is not None and (Path(out_dir) / "checkpoint.npz").exists()
+    resuming = resume and out_dir is not None and (out_dir / "checkpoint.npz").exists()
     if data is None:
         data = load_data(config, data_dir)
     config = fit_to_data(config, data)
+    if out_dir is not None and resume:
+        refuse_other_settings(out_dir / "config.json", config.to_dict())
     conditions = list(ARRAY_CONDITIONS) if config.arrays is not None else CONDITIONS
 
     def prefixed(line):
@@ -218,7 +232,7 @@ def run(config, *, data_dir=None, out_dir=None, resume=False, log=print, data=No
         prefixed(f"generative pretraining of the encoder, {config.pretrain} epochs")
         pretrain_dmf(model, data.train[0], data.train[1], epochs=config.pretrain, seed=config.seed, log=prefixed)
     if out_dir is not None and not resuming:  # a resumed run keeps the config.json it began with
-        write_json(Path(out_dir) / "config.json", config.to_dict())
+        write_json(out_dir / "config.json", config.to_dict())
 
     def metrics(model):
         return {f"{name}_error": condition_errors(model, split, conditions) if _has_samples(split) else {}
@@ -230,6 +244,22 @@ def run(config, *, data_dir=None, out_dir=None, resume=False, log=print, data=No
                   log=prefixed)
     return {"config": config.to_dict(), "history": history, "model": model,
             "final_test_error": history[-1]["test_error"], "seconds": time.perf_counter() - start}
+
+
+def refuse_other_settings(path, settings):
+    """Raise CheckpointError if ``path``, a run's ``config.json``, holds other settings than
+    ``settings`` (a :meth:`TrainConfig.to_dict`), or cannot be read; nothing if it is absent."""
+    if not path.exists():
+        return
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        changed = changed_settings(saved, settings)
+    except (OSError, ValueError, AttributeError, TypeError) as err:
+        raise CheckpointError(f"{path}: not a readable run config.json ({err}); use another output folder "
+                              "or delete it") from None
+    if changed:
+        raise CheckpointError(f"{path}: this folder holds a run with other settings ({', '.join(changed)} "
+                              "differ); use another output folder")
 
 
 def _has_samples(split):

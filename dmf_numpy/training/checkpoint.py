@@ -93,11 +93,52 @@ def read_checkpoint(path):
         meta = json.loads(str(arrays.pop("meta")))
     except (KeyError, json.JSONDecodeError):
         raise CheckpointError(f"{path}: not a dmf-numpy checkpoint (no readable 'meta' member)") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: meta: expected a JSON object, got {type(meta).__name__}")
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise CheckpointError(
             f"{path}: expected format {FORMAT!r} version {VERSION}, "
             f"got {meta.get('format')!r} version {meta.get('version')!r}")
+    _check_meta(path, meta)
+    _check_arrays(path, arrays)
     return meta, arrays
+
+
+#: The type each metadata field must have (``train_config`` may also be null).
+META_TYPES = {"architecture": dict, "epoch": int, "optimizer": dict, "rng_state": dict, "history": list,
+              "train_config": (dict, type(None))}
+
+
+def _check_meta(path, meta):
+    """Raise CheckpointError naming the first metadata field that is missing or of the wrong type."""
+    for field, kind in META_TYPES.items():
+        if field not in meta:
+            raise CheckpointError(f"{path}: meta: the field {field!r} is missing")
+        value = meta[field]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise CheckpointError(f"{path}: meta: {field} has the wrong type ({type(value).__name__})")
+    if meta["epoch"] < 0 or meta["epoch"] != len(meta["history"]):
+        raise CheckpointError(f"{path}: meta: epoch {meta['epoch']} does not match the {len(meta['history'])} "
+                              "records of its history")
+    if not all(isinstance(record, dict) for record in meta["history"]):
+        raise CheckpointError(f"{path}: meta: history must be a list of epoch records (JSON objects)")
+    scalars = meta["optimizer"]
+    if not (isinstance(scalars.get("name"), str) and isinstance(scalars.get("t"), int) and scalars["t"] >= 0
+            and isinstance(scalars.get("lr"), (int, float)) and np.isfinite(scalars["lr"]) and scalars["lr"] > 0):
+        raise CheckpointError(f"{path}: meta: optimizer needs a name, a step count t >= 0 and a positive lr, "
+                              f"got {scalars!r}")
+
+
+def _check_arrays(path, arrays):
+    """Raise CheckpointError unless every parameter and optimizer array holds finite floats."""
+    for name, array in arrays.items():
+        if not name.startswith(("param/", "opt/")):
+            raise CheckpointError(f"{path}: unknown member {name!r}")
+        if array.dtype.kind != "f":
+            raise CheckpointError(f"{path}: {name}: expected floating-point numbers, got dtype {array.dtype}")
+        if not np.isfinite(array).all():
+            raise CheckpointError(f"{path}: {name}: holds {np.count_nonzero(~np.isfinite(array))} NaN or "
+                                  "infinite values")
 
 
 def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None):
@@ -137,23 +178,48 @@ def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None):
     if differences:
         raise CheckpointError(f"{path}: checkpoint of another architecture ({'; '.join(differences)})")
     if settings is not None:
-        saved_settings, current = meta.get("train_config") or {}, json.loads(json.dumps(settings))
-        changed = sorted(k for k in current if saved_settings.get(k) != current[k])
+        if meta["train_config"] is None:
+            raise CheckpointError(f"{path}: meta: train_config is null, so its settings cannot be compared")
+        current = json.loads(json.dumps(settings))
+        changed = sorted(k for k in current if meta["train_config"].get(k) != current[k])
         if changed:
             raise CheckpointError(f"{path}: written with other settings ({', '.join(changed)} differ); "
                                   "use another output folder or delete the checkpoint")
-    for name, p in model.params.items():
-        saved_array = arrays.get(f"param/{name}")
-        if saved_array is None or saved_array.shape != p.shape:
-            raise CheckpointError(f"{path}: parameter {name!r} missing or of the wrong shape")
+    _check_fits(path, arrays, "param", model.params, "parameter")
+    if optimizer is not None:
+        if meta["optimizer"]["name"] != optimizer.name:
+            raise CheckpointError(f"{path}: optimizer state of {meta['optimizer']['name']!r}, "
+                                  f"expected {optimizer.name!r}")
+        _check_fits(path, arrays, "opt", optimizer.state()[1], "optimizer state")
+    if rng is not None:
+        try:
+            type(rng.bit_generator)().state = meta["rng_state"]  # on a scratch generator first
+        except (TypeError, ValueError, KeyError) as err:
+            raise CheckpointError(f"{path}: meta: rng_state is not a state of {type(rng.bit_generator).__name__} "
+                                  f"({err})") from None
+
+    # Everything fits: load it.
     for name, p in model.params.items():
         p[...] = arrays[f"param/{name}"]
     if optimizer is not None:
-        opt_arrays = {k[len("opt/"):]: v for k, v in arrays.items() if k.startswith("opt/")}
-        try:
-            optimizer.load_state(meta["optimizer"], opt_arrays)
-        except (KeyError, ValueError) as err:
-            raise CheckpointError(f"{path}: optimizer state does not fit ({err})") from None
+        optimizer.load_state(meta["optimizer"], {k[len("opt/"):]: v for k, v in arrays.items()
+                                                 if k.startswith("opt/")})
     if rng is not None:
         rng.bit_generator.state = meta["rng_state"]
     return meta
+
+
+def _check_fits(path, arrays, prefix, expected, what):
+    """Raise CheckpointError unless ``arrays`` holds exactly the arrays ``expected`` (name ->
+    array) under ``prefix/``, each of the same shape and dtype."""
+    saved = {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
+    for name, array in expected.items():
+        if name not in saved:
+            raise CheckpointError(f"{path}: {what} {name!r} is missing")
+        if saved[name].shape != array.shape or saved[name].dtype != array.dtype:
+            raise CheckpointError(f"{path}: {what} {name!r} is {saved[name].dtype}{list(saved[name].shape)}, "
+                                  f"expected {array.dtype}{list(array.shape)}")
+    extra = sorted(set(saved) - set(expected))
+    if extra:
+        raise CheckpointError(f"{path}: unexpected {what} {extra[0]!r}" + (f" and {len(extra) - 1} more"
+                                                                             if len(extra) > 1 else ""))

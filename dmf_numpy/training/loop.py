@@ -231,16 +231,19 @@ def minibatch_epoch(optimizer, n, batch_size, rng, batch_loss):
 
     Returns
     -------
-    float
-        The mean loss over the epoch's mini-batches.
+    list of float
+        The loss of each mini-batch, computed before its step. At the first loss that is not
+        finite the epoch stops, without taking that step.
     """
     order = rng.permutation(n)
     losses = []
     for begin in range(0, n, batch_size):
         loss, grads = batch_loss(order[begin:begin + batch_size], rng)
-        optimizer.step(grads)
         losses.append(loss)
-    return float(np.mean(losses))
+        if not np.isfinite(loss):
+            break
+        optimizer.step(grads)
+    return losses
 
 
 def _train(model, batch_loss, n, evaluation, *, epochs, batch_size, optimizer, lr, momentum, lr_decay,
@@ -259,10 +262,15 @@ def _train(model, batch_loss, n, evaluation, *, epochs, batch_size, optimizer, l
     if out_dir is not None and (Path(out_dir) / CHECKPOINT).exists():
         history = _resume(Path(out_dir) / CHECKPOINT, model, optimizer, rng, settings, log)
 
+    lowest = min((r["train_loss"] for r in history), default=None)  # for the divergence rule
     for epoch in range(len(history), epochs):
         start = time.perf_counter()
         optimizer.lr = decayed_lr(settings["lr"], lr_decay, epoch)
-        train_loss = minibatch_epoch(optimizer, n, batch_size, rng, batch_loss)
+        losses = minibatch_epoch(optimizer, n, batch_size, rng, batch_loss)
+        train_loss = float(np.mean(losses))
+        lowest = losses[0] if lowest is None else lowest  # the loss of the initial weights
+        check_divergence(epoch + 1, train_loss, lowest, optimizer.lr, out_dir)
+        lowest = min(lowest, train_loss)
         record = {"epoch": epoch + 1, "lr": optimizer.lr, "train_loss": train_loss, **evaluation(model)}
         record["seconds"] = time.perf_counter() - start
         history.append(record)
@@ -273,6 +281,33 @@ def _train(model, batch_loss, n, evaluation, *, epochs, batch_size, optimizer, l
         eta = (epochs - epoch - 1) * np.mean([r["seconds"] for r in history])
         log(f"epoch {epoch + 1}/{epochs}  {describe(record)}  ETA {format_seconds(eta)}")
     return history
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became non-finite or exploded (see :func:`check_divergence`)."""
+
+
+#: An epoch whose mean loss exceeds this many times the lowest loss so far, plus one, diverged.
+DIVERGENCE_FACTOR = 10
+
+
+def check_divergence(epoch, loss, lowest, lr, out_dir):
+    """Raise :class:`TrainingDiverged` if an epoch's mean training loss says the run diverged.
+
+    The rule: the loss is not finite (a mini-batch loss was NaN or infinite), or it exceeds
+    :data:`DIVERGENCE_FACTOR` times the lowest loss so far plus one, where the lowest loss so far
+    starts at the loss of the initial weights on the first mini-batch. A healthy run's loss falls,
+    or rises by a fraction; a run whose step size is far too large climbs by orders of magnitude
+    within an epoch. The epoch is not saved: the checkpoint of the previous one stays.
+    """
+    if np.isfinite(loss) and loss <= DIVERGENCE_FACTOR * lowest + 1:
+        return
+    what = "is not finite" if not np.isfinite(loss) else \
+        f"is more than {DIVERGENCE_FACTOR} times the lowest so far ({lowest:.4g}), plus 1"
+    kept = ("nothing was saved" if out_dir is None or epoch == 1 else
+            f"the checkpoint of epoch {epoch - 1} in {out_dir} is kept")
+    raise TrainingDiverged(f"training diverged in epoch {epoch}: its loss {loss:.4g} {what}; the learning rate "
+                           f"({lr:g}) is most likely too large; {kept}")
 
 
 def refuse_existing_run(out_dir):

@@ -78,11 +78,23 @@ class Optimizer:
         return {"t": self.t, **self.hyperparameters()}, arrays
 
     def load_state(self, scalars, arrays):
-        """Restore what :meth:`state` returned (into the existing arrays)."""
+        """Restore what :meth:`state` returned (into the existing arrays); checked whole first.
+
+        Raises
+        ------
+        ValueError
+            If the state is of another optimizer, or an array is missing or of another shape or
+            dtype than the parameter's (never broadcast).
+        """
         if scalars.get("name") != self.name:
             raise ValueError(f"optimizer state: expected {self.name!r}, got {scalars.get('name')!r}")
+        for slot, d in self.slots.items():
+            for k, a in d.items():
+                saved = arrays.get(f"{slot}/{k}")
+                if saved is None or saved.shape != a.shape or saved.dtype != a.dtype:
+                    raise ValueError(f"optimizer state: {slot}/{k} is missing or not {a.dtype}{list(a.shape)}")
         self.t = int(scalars["t"])
-        self.lr = float(scalars["lr"])
+        self.lr = check_lr(scalars["lr"])
         for slot, d in self.slots.items():
             for k, a in d.items():
                 a[...] = arrays[f"{slot}/{k}"]
