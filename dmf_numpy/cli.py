@@ -6,7 +6,8 @@ Every failure ends in a one-line message on stderr, never a traceback, and an ex
 
 ====  ======================================================================================
 0     done
-1     the work itself failed: a gradient check above its bound, a training that diverged
+1     the work itself failed: a gradient check above its bound, a training that diverged, an
+      exercise graded with an item failing
 2     what was asked cannot be done: a bad argument, bad or missing data, an output folder
       that cannot be written or is held by another run, a refused checkpoint, out of memory
 130   interrupted (Ctrl-C); the message says how to resume
@@ -16,6 +17,7 @@ Every failure ends in a one-line message on stderr, never a traceback, and an ex
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from .core.fusion import MODELS
 from .core.gradcheck import BOUND, check_suite, format_suite, suite_worst_error
 from .experiments.paper import gradcheck_setups
 from .experiments.train_run import TrainConfig
-from .files import FolderLocked
+from .files import FolderLocked, check_writable
 from .training.loop import TrainingDiverged, describe
 
 
@@ -136,6 +138,25 @@ def cmd_bench(args):
 
     result = run_bench(batch_size=args.batch_size, repeats=args.repeats, runs=args.runs, json_path=args.json)
     return 0 if result["gradcheck_ok"] else 1
+
+
+def cmd_exercise(args):
+    """Write a student's copy of DMF on one page with the equations of an exercise blanked out."""
+    from .course.exercises import write_exercise
+
+    path = write_exercise(args.name, check_writable(args.out))
+    print(f"wrote {path} and {path.parent / 'INSTRUCTIONS.md'}; when the blanks are filled in: "
+          f"dmf-numpy grade {path}")
+    return 0
+
+
+def cmd_grade(args):
+    """Grade a student's copy of an exercise, item by item; exit 0 when every item passes."""
+    from .course.grader import grade
+
+    report = grade(args.file)
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report.text())
+    return 0 if report.passed else 1
 
 
 def _existing_dir(text):
@@ -251,6 +272,19 @@ def build_parser():
     p.add_argument("--subset", type=_positive_int, help="keep recordings 0..SUBSET-1 of every speaker and digit")
     _add_output_options(p, "results/audiovisual", "fsdd/ and mnist/")
     p.set_defaults(func=cmd_audiovisual)
+
+    p = commands.add_parser("exercise", help="write a student's copy of DMF with equations to fill in",
+                            description=cmd_exercise.__doc__)
+    p.add_argument("name", choices=["backward", "forward"], help="which pass the student writes")
+    p.add_argument("--out", type=Path, default=Path("exercise"), help="folder for the copy and its "
+                   "instructions (default: %(default)s)")
+    p.set_defaults(func=cmd_exercise)
+
+    p = commands.add_parser("grade", help="grade a student's exercise file item by item",
+                            description=cmd_grade.__doc__)
+    p.add_argument("file", type=Path, help="the student's copy, as written by `dmf-numpy exercise`")
+    p.add_argument("--json", action="store_true", help="print a machine-readable score for autograders")
+    p.set_defaults(func=cmd_grade)
 
     p = commands.add_parser("bench", help="benchmark training speed against the machine's GEMM speed",
                             description=cmd_bench.__doc__)
