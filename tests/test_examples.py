@@ -95,3 +95,18 @@ def test_path_plot_on_a_small_subset(tmp_path):
             assert dmf == imf == 1.0  # the top of a tower is reached by the shared path alone
         else:
             assert imf == 0.0 and 0 < dmf < 1  # IMF: Eq. 2 alone; DMF: both terms of Eq. 5
+
+
+def test_the_worked_example_matches_the_code():
+    """derivations/06_worked_example.md holds exactly the numbers examples/worked_example.py computes."""
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import worked_example
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    document = worked_example.DOCUMENT.read_text(encoding="utf-8")
+    assert worked_example.with_tables(document) == document
+    drifted = document.replace("| (0.6225, 0.6792) |", "| (0.6225, 0.6793) |", 1)
+    assert drifted != document and worked_example.with_tables(drifted) != drifted  # a drifted number is caught
+    result = run_example("worked_example.py")
+    assert result.returncode == 0 and result.stdout.strip() in document
