@@ -159,6 +159,23 @@ def cmd_grade(args):
     return 0 if report.passed else 1
 
 
+def cmd_draw(args):
+    """Draw a model's architecture as in the paper's Fig. 1 (--paths: its learning paths, Fig. 2),
+    or the fork of Eq. 5 (--fork)."""
+    from .core.fusion import MODELS
+    from .experiments.drawing import draw, draw_fork
+    from .files import check_writable_file
+
+    check_writable_file(args.out, what="--out")
+    if args.fork:
+        draw_fork(args.out)
+    else:
+        model = MODELS[args.model](args.x_dims, args.y_dims, args.shared_dims, args.classes)
+        draw(model, args.out, paths=args.paths)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _existing_dir(text):
     path = Path(text)
     if not path.is_dir():
@@ -285,6 +302,19 @@ def build_parser():
     p.add_argument("file", type=Path, help="the student's copy, as written by `dmf-numpy exercise`")
     p.add_argument("--json", action="store_true", help="print a machine-readable score for autograders")
     p.set_defaults(func=cmd_grade)
+
+    p = commands.add_parser("draw", help="draw a model (Fig. 1), its learning paths (Fig. 2) or the fork of Eq. 5",
+                            description=cmd_draw.__doc__)
+    p.add_argument("--model", choices=["emf", "imf", "dmf"], default="dmf")
+    p.add_argument("--x-dims", type=_positive_int, nargs="+", default=[392, 512, 128], metavar="D",
+                   help="tower sizes of modality x (default: the paper's, 392 512 128)")
+    p.add_argument("--y-dims", type=_positive_int, nargs="+", default=[392, 512, 128], metavar="D")
+    p.add_argument("--shared-dims", type=_positive_int, nargs="+", default=[512, 256, 64], metavar="E")
+    p.add_argument("--classes", type=_positive_int, default=10, help="classes of the softmax head (default: 10)")
+    p.add_argument("--paths", action="store_true", help="colour the backward routes into x, one per crossing level")
+    p.add_argument("--fork", action="store_true", help="draw the fork of Eq. 5 instead of a model")
+    p.add_argument("--out", type=Path, required=True, help="the PNG file to write")
+    p.set_defaults(func=cmd_draw)
 
     p = commands.add_parser("bench", help="benchmark training speed against the machine's GEMM speed",
                             description=cmd_bench.__doc__)

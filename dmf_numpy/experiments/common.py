@@ -13,6 +13,14 @@ import numpy as np
 from ..files import atomic_path, run_lock
 
 
+#: The colour of each term of Eq. 5, in every picture: the modality path (Eq. 2) and the shared
+#: path (Eq. 7).
+PATH_COLORS = {"modality": "tab:purple", "shared": "tab:orange"}
+#: The colour of each backward route into a tower layer, by the level k where it crosses from the
+#: shared stack into the tower (Fig. 2; :func:`dmf_numpy.core.learning_paths.crossing_routes`).
+ROUTE_COLORS = {1: "tab:blue", 2: "tab:green", 3: "tab:red", 4: "tab:brown", 5: "tab:pink", 6: "tab:olive"}
+
+
 def holds_output_folder(run):
     """Decorate an experiment ``run(out_dir, ...)``: before it computes anything, its output
     folder is created, checked to be writable and locked for this run alone

@@ -18,11 +18,13 @@ from ..core.learning_paths import decompose
 from ..datasets.halves import load_halves
 from ..files import write_csv
 from ..training.loop import fit
-from .common import holds_output_folder, new_figure, save_figure
+from .common import PATH_COLORS, ROUTE_COLORS, holds_output_folder, new_figure, save_figure
 from .train_run import TrainConfig
 
 #: The models the path experiment compares (the two of Fig. 4).
 EXPERIMENT_MODELS = ("dmf", "imf")
+#: The marker of each tower level in the row that colours by path.
+LAYER_MARKERS = {1: "o", 2: "s", 3: "^", 4: "v", 5: "D", 6: "x"}
 
 
 @holds_output_folder
@@ -115,8 +117,10 @@ def plot_paths(rows, path, title=""):
     5. the norm of each of the two terms of Eq. 5 in DMF, the modality path (solid) and the
        shared path (dotted), at each tower layer below the top.
 
-    In rows 1-4 DMF is drawn solid, IMF dashed; the colour is the layer (rows 1, 2, 4, 5) or
-    the route (row 3).
+    In rows 1-4 DMF is drawn solid, IMF dashed. Colours follow the pictures of
+    :mod:`dmf_numpy.experiments.drawing`: a route has the colour of its crossing level (row 3),
+    and each term of Eq. 5 its path's colour (row 5, the marker telling the layers apart); rows
+    1, 2 and 4 are about a layer, not a path, and go from light to dark grey with the level.
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -128,20 +132,20 @@ def plot_paths(rows, path, title=""):
             style = {"linestyle": "-" if model == "dmf" else "--", "marker": "."}
             for l in levels:
                 epochs, columns = _history(rows, model, f"h_{m}.{l}")
-                label = f"{model.upper()} $h^{m}_{l}$"
-                axes[3, col].plot(epochs, columns["total"], color=f"C{l - 1}", label=label, **style)
+                label, grey = f"{model.upper()} $h^{m}_{l}$", str(0.65 - 0.55 * (l - 1) / max(1, levels[-1] - 1))
+                axes[3, col].plot(epochs, columns["total"], color=grey, label=label, **style)
                 if l < levels[-1]:
-                    axes[0, col].plot(epochs, columns["shared_share"], color=f"C{l - 1}", label=label, **style)
+                    axes[0, col].plot(epochs, columns["shared_share"], color=grey, label=label, **style)
                 if model == "dmf" and l < levels[-1]:
-                    axes[1, col].plot(epochs, columns["cosine"], color=f"C{l - 1}", label=label, **style)
-                    for term, linestyle in (("modality", "-"), ("shared", ":")):
-                        axes[4, col].plot(epochs, columns[term], color=f"C{l - 1}", linestyle=linestyle,
-                                          marker=".", label=f"{term} path at $h^{m}_{l}$")
+                    axes[1, col].plot(epochs, columns["cosine"], color=grey, label=label, **style)
+                    for term in ("modality", "shared"):
+                        axes[4, col].plot(epochs, columns[term], color=PATH_COLORS[term], marker=LAYER_MARKERS[l],
+                                          label=f"{term} path at $h^{m}_{l}$")
             epochs, columns = _history(rows, model, f"h_{m}.1")
             routes = {int(key[len("route_"):]): v for key, v in columns.items() if key.startswith("route_")}
             route_sum = sum(routes.values())
             for k, r in routes.items():
-                axes[2, col].plot(epochs, r / route_sum, color=f"C{k - 1}",
+                axes[2, col].plot(epochs, r / route_sum, color=ROUTE_COLORS[k],
                                   label=f"{model.upper()} crossing at $s_{k}$", **style)
         half = "left half" if m == "x" else "right half (damaged)"
         axes[0, col].set_title(f"modality {m}: {half}")
