@@ -217,7 +217,8 @@ def _add_output_options(p, out, data):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="dmf-numpy",
-        description="Dense Multimodal Fusion in pure NumPy: gradient checks and the paper's experiments.")
+        description="Dense Multimodal Fusion in pure NumPy: gradient checks, the paper's experiments, training "
+                    "on your own arrays, and teaching material.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("gradcheck", help="check the hand-written gradients against finite differences",
@@ -231,7 +232,7 @@ def build_parser():
     p.set_defaults(func=cmd_gradcheck)
 
     defaults = TrainConfig()
-    p = commands.add_parser("train", help="train one model on the MNIST halves", description=cmd_train.__doc__,
+    p = commands.add_parser("train", help="train one model on the MNIST halves or on your own arrays", description=cmd_train.__doc__,
                             epilog=f"Defaults: {defaults.to_dict()}")
     p.add_argument("--model", choices=["emf", "imf", "dmf"], default="dmf")
     p.add_argument("--damage", type=_damage, default=0.0, help="fraction of right-half pixels zeroed")
