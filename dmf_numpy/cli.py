@@ -232,8 +232,8 @@ def build_parser():
     p.set_defaults(func=cmd_gradcheck)
 
     defaults = TrainConfig()
-    p = commands.add_parser("train", help="train one model on the MNIST halves or on your own arrays", description=cmd_train.__doc__,
-                            epilog=f"Defaults: {defaults.to_dict()}")
+    p = commands.add_parser("train", help="train one model on the MNIST halves or on your own arrays",
+                            description=cmd_train.__doc__, epilog=f"Defaults: {defaults.to_dict()}")
     p.add_argument("--model", choices=["emf", "imf", "dmf"], default="dmf")
     p.add_argument("--damage", type=_damage, default=0.0, help="fraction of right-half pixels zeroed")
     p.add_argument("--seed", type=_nonnegative_int, default=0)
