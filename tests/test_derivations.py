@@ -1,5 +1,6 @@
-"""The derivations stay true to the code: every function and test they name exists, every
-equation of the paper is cited in the code and has a test named after it, and the index is complete."""
+"""The derivations stay true to the code: every function and test they name exists, a function
+named beside equation numbers cites one of them in its docstring, every equation of the paper is
+cited in the code and has a test named after it, and the index is complete."""
 
 import ast
 import re
@@ -19,6 +20,8 @@ TEST_REF = re.compile(r"tests/(\w+)\.py::(\w+)")
 #: "Eq. 5", "Eqs. 6 and 8", "Eqs. 5-8", "Eqs. 1, 3, 4" in prose; "eq_2", "eqs_5_to_8", "eqs_3_and_4" in names
 EQ_REF = re.compile(r"(?<![a-z])eqs?(?:\.\s*|_)(\d+(?:(?:\s*(?:,|and|to|-|–)\s*|_and_|_to_|_)\d+)*)",
                     re.IGNORECASE)
+#: "G4", "Eqs. G1–G3", "(G7)", "Eqs. G6, G7": the generative model's own equations (05_generative.md)
+G_REF = re.compile(r"(?<!\w)G(\d+)(?:\s*(?:-|–|to)\s*G(\d+))?")
 
 
 def defined_names(path):
@@ -54,6 +57,73 @@ def equation_numbers(text):
             if re.search(r"to|-|–", sep):
                 numbers.update(range(first, last + 1))
     return numbers
+
+
+def equations_cited(text):
+    """The equations ``text`` cites: the paper's as numbers in strings ("5"), the generative
+    model's as "G1" .. "G7"."""
+    cited = {str(n) for n in equation_numbers(text)}
+    for first, last in G_REF.findall(text):
+        cited |= {f"G{n}" for n in range(int(first), int(last or first) + 1)}
+    return cited
+
+
+def contexts(text):
+    """The pieces of Markdown a reference is read with: paragraphs (blocks between blank lines),
+    except that every table row and every list item is a piece of its own."""
+    pieces, current = [], []
+    for line in text.splitlines():
+        stripped = line.strip()
+        starts_piece = not stripped or stripped.startswith("|") or re.match(r"(?:[-*+]|\d+\.)\s", stripped)
+        if starts_piece and current:
+            pieces.append("\n".join(current))
+            current = []
+        if stripped.startswith("|"):
+            pieces.append(line)
+        elif stripped:
+            current.append(line)
+    if current:
+        pieces.append("\n".join(current))
+    return pieces
+
+
+def docstring_of(path, name):
+    """The docstring of ``name`` (a function, a class or ``Class.method``) in a Python file: ""
+    if it has none, None if the file does not define it."""
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    node = None
+    for part in name.split("."):
+        node = next((n for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == part), None)
+        if node is None:
+            return None
+        body = node.body
+    return ast.get_docstring(node) or ""
+
+
+def equation_claims(text):
+    """Every code reference in ``text`` whose paragraph, table row or list item cites equations:
+    ``(reference, equations the text cites, equations the docstring cites)``. Test names are
+    left out of the text first ("test_..._eqs_3_and_4" says what a test checks, not what a
+    function implements), and so are the other references; a reference to nothing is skipped
+    (:func:`broken_references` reports it)."""
+    claims = []
+    for piece in contexts(text):
+        cited = equations_cited(CODE_REF.sub("", TEST_REF.sub("", piece)))
+        if not cited:
+            continue
+        for module, name in CODE_REF.findall(piece):
+            path = ROOT / "dmf_numpy" / f"{module}.py"
+            doc = docstring_of(path, name) if path.is_file() else None
+            if doc is not None:
+                claims.append((f"dmf_numpy/{module}.py: {name}", cited, equations_cited(doc)))
+    return claims
+
+
+def uncited_equations(text):
+    """The code references in ``text`` whose docstring cites none of the equations their
+    paragraph (table row, list item) cites."""
+    return [f"{ref}: the text cites {sorted(cited)}, the docstring {sorted(doc)}"
+            for ref, cited, doc in equation_claims(text) if not cited & doc]
 
 
 def names_of_tests():
@@ -98,6 +168,48 @@ def test_broken_references_are_reported_and_good_ones_are_not():
         "tests/test_paths.py::test_that_was_never_written", "tests/test_nowhere.py::test_x"]
 
 
+def test_a_function_named_beside_equations_its_docstring_does_not_cite_is_reported():
+    text = """
+    Eq. 6 with Eq. 8 is `dmf_numpy/core/fusion.py: eq6_shared_chain`.
+
+    The modality path, Eq. 2, is `dmf_numpy/core/fusion.py: eq6_shared_chain`.
+
+    | Eq. 7 | `dmf_numpy/core/fusion.py: eq7_shared_path` |
+    | Eq. 4 | `dmf_numpy/core/fusion.py: eq5_fork` |
+
+    - Eq. 3 is the forward pass of `dmf_numpy/core/fusion.py: DMF`.
+    - No equation in this item: `dmf_numpy/core/ops.py: sigmoid`.
+
+    Only a test name cites one: `dmf_numpy/core/fusion.py: FusionNet.forward`,
+    `tests/test_model.py::test_dmf_forward_equals_eqs_3_and_4_evaluated_one_sample_at_a_time`.
+
+    The fork of G7 is `dmf_numpy/core/generative.py: decoder_fork`.
+
+    The loss, Eq. G4, is `dmf_numpy/core/generative.py: decoder_fork`.
+
+    A function that does not exist is another test's business: Eq. 5, `dmf_numpy/core/fusion.py: eq9_fork`.
+    """
+    assert uncited_equations(text) == [
+        "dmf_numpy/core/fusion.py: eq6_shared_chain: the text cites ['2'], the docstring ['6', '8']",
+        "dmf_numpy/core/fusion.py: eq5_fork: the text cites ['4'], the docstring ['2', '5', '7']",
+        "dmf_numpy/core/generative.py: decoder_fork: the text cites ['G4'], the docstring ['G7']"]
+    assert [ref for ref, _, _ in equation_claims(text)] == [
+        "dmf_numpy/core/fusion.py: eq6_shared_chain", "dmf_numpy/core/fusion.py: eq6_shared_chain",
+        "dmf_numpy/core/fusion.py: eq7_shared_path", "dmf_numpy/core/fusion.py: eq5_fork",
+        "dmf_numpy/core/fusion.py: DMF", "dmf_numpy/core/generative.py: decoder_fork",
+        "dmf_numpy/core/generative.py: decoder_fork"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Eqs. G1–G3 and Eq. 4", {"G1", "G2", "G3", "4"}),
+    ("(G7), Eqs. G6, G7", {"G6", "G7"}),
+    ("Eq. G4; Eqs. 5-8", {"G4", "5", "6", "7", "8"}),
+    ("GAN, G-string, NG7, eq_g4", set()),
+])
+def test_equations_cited_reads_the_papers_and_the_generative_models(text, expected):
+    assert equations_cited(text) == expected
+
+
 # ---------------------------------------------------------------- the derivations
 
 def test_there_are_derivations():
@@ -108,6 +220,32 @@ def test_there_are_derivations():
 @pytest.mark.parametrize("path", DERIVATIONS, ids=lambda p: p.name)
 def test_every_function_and_test_a_derivation_names_exists(path):
     assert broken_references(path.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize("path", DERIVATIONS, ids=lambda p: p.name)
+def test_every_function_named_beside_equations_cites_one_of_them_in_its_docstring(path):
+    assert uncited_equations(path.read_text(encoding="utf-8")) == []
+
+
+def test_the_docstring_check_has_something_to_check():
+    claims = [claim for path in DERIVATIONS for claim in equation_claims(path.read_text(encoding="utf-8"))]
+    assert len(claims) >= 10 and len({ref for ref, _, _ in claims}) >= 8
+
+
+def test_the_parameter_counts_05_states_are_the_codes():
+    from dmf_numpy import GenerativeDMF
+
+    model = GenerativeDMF((392, 512, 128), (392, 512, 128), (512, 256, 64))  # the paper's MNIST sizes
+
+    def count(first_letters):  # W_, b_: the encoder's; V_, c_: the decoder's
+        return sum(v.size for k, v in model.params.items() if k[0] in first_letters)
+
+    encoder, decoder, weights = count("Wb"), count("Vc"), count("W")
+    assert encoder + decoder == model.n_params and count("V") == weights
+    text = " ".join((ROOT / "derivations" / "05_generative.md").read_text(encoding="utf-8").split())
+    for figure in (f"encoder has {encoder:,} parameters", f"decoder {decoder:,},", f"{model.n_params:,} in all",
+                   f"{weights:,} on each side", f"= {decoder - encoder}$ more"):
+        assert figure in text, figure
 
 
 @pytest.mark.parametrize("path", TOPICS, ids=lambda p: p.name)
