@@ -68,7 +68,7 @@ def tables():
             ("forward", "$z = W_{out} s_2 + b_{out}$", "head", vector(z)),
             ("forward", "$\\mathrm{softmax}(z)$", "head", vector(prob)),
             ("forward", f"$\\varepsilon = -\\log \\mathrm{{softmax}}(z)_{LABEL}$", "loss", f"{loss:.4f}")]
-    steps = [("$\\partial\\varepsilon/\\partial z = \\mathrm{softmax}(z) - e_t$", "head", d_z),
+    steps = [("$\\partial\\varepsilon/\\partial z = \\mathrm{softmax}(z) - \\mathrm{onehot}(t)$", "head", d_z),
              ("$\\partial\\varepsilon/\\partial s_2 = W_{out}^T \\, \\partial\\varepsilon/\\partial z$", "head",
               delta_s2),
              ("$\\delta M_2 = \\partial\\varepsilon/\\partial s_2 \\odot s_2 \\odot (1 - s_2)$", "Eq. 8", delta_M2),

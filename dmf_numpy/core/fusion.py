@@ -251,7 +251,8 @@ class FusionNet:
     fusion_levels : tuple of int
         Levels l at which :math:`h^x_l` and :math:`h^y_l` feed :math:`s_l`.
     tower_depth : int
-        Number of tower layers computed per modality (:math:`h_1 .. h_T`), the highest fusion level.
+        Number of tower layers computed per modality (:math:`h_1 .. h_{L_h}`, :math:`L_h` in the
+        derivations), the highest fusion level.
     """
 
     name = "fusion"
@@ -386,7 +387,7 @@ class FusionNet:
         return s[self.L], (h, s)
 
     def forward(self, x, y):
-        r"""Forward pass on a validated batch: :meth:`forward_joint`, then the softmax head.
+        r"""Forward pass on a validated batch: :meth:`forward_joint` (Eqs. 4 and 3), then the softmax head.
 
         Returns
         -------

@@ -323,7 +323,7 @@ class GenerativeDMF:
             ``M_out[m]`` is :math:`\hat M^m_1`, ``(N, d^m_1)``, the pre-activation of the
             reconstruction :math:`\hat m = g_m(\hat M^m_1)`.
         cache : tuple ``(encoder_cache, (s_hat, h_hat))``
-            The encoder's ``(h, s)`` from :meth:`DMF.forward <dmf_numpy.core.fusion.FusionNet.forward>`;
+            The encoder's ``(h, s)`` from :meth:`~dmf_numpy.core.fusion.FusionNet.forward_joint`;
             ``s_hat[l]`` is :math:`\hat s_l` for ``l = 1..L`` (``s_hat[L]`` is :math:`s_L`),
             ``h_hat[m][l]`` is :math:`\hat h^m_l` for ``l = 2..L``.
         """

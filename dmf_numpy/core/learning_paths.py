@@ -149,7 +149,7 @@ def decompose(model, x, y, labels):
     PathDecomposition
         ``loss`` : float, the mean cross-entropy of the batch.
 
-        ``deltas`` : dict, one entry per layer, ``"h_x.1"`` .. ``"h_x.T"``, ``"h_y.1"`` ..,
+        ``deltas`` : dict, one entry per layer, ``"h_x.1"`` .. ``"h_x.<tower_depth>"``, ``"h_y.1"`` ..,
         then ``"s.l"`` for every shared level; each ``{"modality", "shared", "total"}`` with
         arrays ``(N, size of the layer)`` or ``None``. At a tower layer the two parts are the
         terms of Eq. 5 (modality path, Eq. 2; shared path, Eq. 7) and ``total`` is their sum,
