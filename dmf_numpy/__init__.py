@@ -19,8 +19,8 @@ from .core.fusion import DMF, EMF, IMF, FusionNet
 from .core.generative import GenerativeDMF
 from .core.gradcheck import gradcheck
 from .training.loop import evaluate, fit, fit_generative
-from .training.pretrain import pretrain_dmf
+from .training.pretrain import pretrain
 
 __all__ = ["DMF", "EMF", "IMF", "FusionNet", "GenerativeDMF", "evaluate", "fit", "fit_generative", "gradcheck",
-           "pretrain_dmf"]
+           "pretrain"]
 __version__ = "0.1.0"

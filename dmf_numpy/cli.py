@@ -46,7 +46,7 @@ def cmd_gradcheck(args):
 
 
 TRAINING_OPTIONS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "lr_decay", "damage_kind",
-                    "n_val", "subset", "pretrain")
+                    "damage_on", "n_val", "subset", "pretrain", "init", "modality_dropout")
 
 
 def _training_overrides(args):
@@ -93,8 +93,14 @@ def _add_training_options(p):
                    help="'pixels' is the paper's; 'columns' and 'noise' go beyond it")
     p.add_argument("--n-val", type=_nonnegative_int, help="training images held out for validation")
     p.add_argument("--subset", type=_positive_int, help="use only this many samples of each split")
-    p.add_argument("--pretrain", type=_nonnegative_int, help="epochs of unsupervised generative pretraining of DMF's "
-                   "encoder before fine-tuning (DMF only; default 0)")
+    p.add_argument("--pretrain", type=_nonnegative_int, help="epochs of unsupervised generative pretraining of the "
+                   "encoder before fine-tuning (default 0)")
+    p.add_argument("--init", choices=["glorot", "fan_in"], help="initialization: Glorot (default) or uniform in "
+                   "+-1/sqrt(fan_in) per block")
+    p.add_argument("--damage-on", choices=["all", "test"],
+                   help="damage the training and test images (default), or the test images only")
+    p.add_argument("--modality-dropout", type=float, metavar="P",
+                   help="beyond the paper: zero one modality of this fraction of the training samples (default 0)")
 
 
 def cmd_paths(args):

@@ -6,12 +6,12 @@ import pytest
 
 import dmf_numpy.core.generative as generative
 import dmf_numpy.core.fusion as model_module
-from dmf_numpy import DMF, IMF
+from dmf_numpy import DMF, EMF, IMF
 from dmf_numpy.core.gradcheck import BOUND, worst_error
 from dmf_numpy import GenerativeDMF, fit_generative, gradcheck
 from dmf_numpy.core.ops import bernoulli_cross_entropy, squared_error
 from dmf_numpy.training.loop import drop_modalities
-from dmf_numpy.training.pretrain import pretrain_dmf, pretrain_encoder
+from dmf_numpy.training.pretrain import pretrain, pretrain_encoder
 
 from conftest import SMALL
 
@@ -289,15 +289,17 @@ def test_pretrain_encoder_rejects_other_models_and_sizes():
     gen = GenerativeDMF(**SIZES)
     with pytest.raises(ValueError, match="shared_dims"):
         pretrain_encoder(DMF(**{**SMALL, "shared_dims": (5, 4, 2)}), gen)
-    with pytest.raises(ValueError, match="dmf_model: expected a DMF"):
+    with pytest.raises(ValueError, match="model: IMF cannot take the encoder of a generative model whose encoder is DMF"):
         pretrain_encoder(IMF(**SMALL), gen)
 
 
-def test_pretrain_dmf_trains_and_copies_the_encoder():
+@pytest.mark.parametrize("cls", [EMF, IMF, DMF])
+def test_pretrain_trains_and_copies_the_encoder_of_every_model(cls):
     x, y = latent_pairs(40, 0)
-    dmf = DMF((4, 5), (3, 5), (5, 2), n_classes=2, seed=0)
-    before = {k: v.copy() for k, v in dmf.params.items()}
-    history = pretrain_dmf(dmf, x, y, epochs=2, y_output="linear", batch_size=10, log=lambda line: None)
+    model = cls((4, 5), (3, 5), (5, 2), n_classes=2, seed=0)
+    before = {k: v.copy() for k, v in model.params.items()}
+    history = pretrain(model, x, y, epochs=2, y_output="linear", batch_size=10, log=lambda line: None)
     assert len(history) == 2
-    assert not np.array_equal(before["W_xs.1"], dmf.params["W_xs.1"])
-    assert np.array_equal(before["W_out"], dmf.params["W_out"])
+    first_fusion = f"W_xs.{model.fusion_levels[0]}"
+    assert not np.array_equal(before[first_fusion], model.params[first_fusion])
+    assert np.array_equal(before["W_out"], model.params["W_out"])

@@ -166,8 +166,8 @@ def test_pretraining_initializes_the_encoder_and_is_skipped_on_resume(tmp_path):
     lines.clear()
     run(cfg, data=synthetic_halves(), out_dir=tmp_path, resume=True, log=lines.append)
     assert not any("generative pretraining" in line for line in lines) and "resumed after epoch 1" in lines[0]
-    with pytest.raises(ValueError, match="pretrain: expected 0, or a number of epochs for model 'dmf'"):
-        config(model="imf", pretrain=2)
+    with pytest.raises(ValueError, match=r"pretrain: expected a number of epochs \(0: none\), got -1"):
+        config(model="imf", pretrain=-1)
 
 
 def test_a_folder_holding_a_run_is_refused_unless_resumed(tmp_path):

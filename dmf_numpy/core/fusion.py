@@ -68,7 +68,7 @@ import operator
 import numpy as np
 
 from .checks import check_dims, check_features, check_labels, check_positive_int, check_same_batch, check_seed
-from .ops import glorot_uniform, sigmoid, sigmoid_backward, softmax, softmax_cross_entropy
+from .ops import fan_in_uniform, glorot_uniform, sigmoid, sigmoid_backward, softmax, softmax_cross_entropy
 
 MODALITIES = ("x", "y")
 _NO_LABELS = object()  # check_inputs was called without labels (prediction)
@@ -198,8 +198,15 @@ def _sigmoid_layer(terms, b):
     return sigmoid(M, out=M)
 
 
-def add_layer(params, rng, blocks, bias_name, size_out, dtype):
-    """Add one layer's Glorot-initialized weight blocks and zero bias to ``params``.
+#: The initializations: ``"glorot"``, Glorot/Xavier uniform with the fan-in summed over every
+#: block feeding a layer and zero biases (the default); ``"fan_in"``, every block uniform in
+#: :math:`\pm 1/\sqrt{d}` for its own input size :math:`d` (PyTorch's default for a linear layer),
+#: and the bias the sum of one such draw per block (what a sum of linear layers gives).
+INITS = ("glorot", "fan_in")
+
+
+def add_layer(params, rng, blocks, bias_name, size_out, dtype, init="glorot"):
+    """Add one layer's initialized weight blocks and bias to ``params``.
 
     Parameters
     ----------
@@ -211,11 +218,20 @@ def add_layer(params, rng, blocks, bias_name, size_out, dtype):
     bias_name : str
     size_out : int
     dtype : numpy dtype
+    init : {"glorot", "fan_in"}
+        See :data:`INITS`.
     """
-    fan_in = sum(size_in for _, size_in in blocks)
+    if init == "glorot":
+        fan_in = sum(size_in for _, size_in in blocks)
+        for name, size_in in blocks:
+            params[name] = glorot_uniform(rng, fan_in, size_out, (size_out, size_in), dtype)
+        params[bias_name] = np.zeros(size_out, dtype=dtype)
+        return
+    bias = np.zeros(size_out, dtype=dtype)
     for name, size_in in blocks:
-        params[name] = glorot_uniform(rng, fan_in, size_out, (size_out, size_in), dtype)
-    params[bias_name] = np.zeros(size_out, dtype=dtype)
+        params[name] = fan_in_uniform(rng, size_in, (size_out, size_in), dtype)
+        bias += fan_in_uniform(rng, size_in, (size_out,), dtype)
+    params[bias_name] = bias
 
 
 def _affine_backward(delta_M, a):
@@ -224,7 +240,7 @@ def _affine_backward(delta_M, a):
 
 
 class FusionNet:
-    """Common code of :class:`EMF`, :class:`IMF` and :class:`DMF` (see the module docstring).
+    r"""Common code of :class:`EMF`, :class:`IMF` and :class:`DMF` (see the module docstring).
 
     A subclass only says which levels have a shared layer and at which levels the towers feed
     it; the forward and backward passes are the same code for all three.
@@ -238,9 +254,13 @@ class FusionNet:
     n_classes : int
         Number of classes of the softmax head (at least 2).
     seed : int
-        Seeds the Glorot/Xavier uniform initialization (biases start at zero).
+        Seeds the initialization.
     dtype : {numpy.float32, numpy.float64}
         Dtype of parameters and computation: float32 for training, float64 for gradient checks.
+    init : {"glorot", "fan_in"}
+        The initialization (:data:`INITS`): Glorot/Xavier uniform with zero biases (the
+        default, the committed results'), or uniform in :math:`\pm 1/\sqrt{\text{fan\_in}}`
+        per block, biases too.
 
     Attributes
     ----------
@@ -262,7 +282,7 @@ class FusionNet:
         """Return ``(shared_levels, fusion_levels)`` for a model with L levels."""
         raise NotImplementedError
 
-    def __init__(self, x_dims, y_dims, shared_dims, n_classes, *, seed=0, dtype=np.float32):
+    def __init__(self, x_dims, y_dims, shared_dims, n_classes, *, seed=0, dtype=np.float32, init="glorot"):
         self.dims = {"x": check_dims("x_dims", x_dims), "y": check_dims("y_dims", y_dims)}
         self.shared_dims = check_dims("shared_dims", shared_dims)
         self.L = len(self.shared_dims)
@@ -285,6 +305,9 @@ class FusionNet:
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype: expected float32 or float64, got {self.dtype}")
         self.seed = check_seed(seed)
+        if not isinstance(init, str) or init not in INITS:
+            raise ValueError(f"init: expected one of {list(INITS)}, got {init!r}")
+        self.init = init
         self.shared_levels, self.fusion_levels = (tuple(v) for v in self.levels(self.L))
         self.tower_depth = max(self.fusion_levels)
         self.params = self._init_params(np.random.default_rng(seed))
@@ -305,10 +328,10 @@ class FusionNet:
         for m in MODALITIES:
             d = self.dims[m]
             for l in range(1, self.tower_depth):
-                add_layer(params, rng, [(f"W_{m}.{l}", d[l - 1])], f"b_{m}.{l}", d[l], self.dtype)
+                add_layer(params, rng, [(f"W_{m}.{l}", d[l - 1])], f"b_{m}.{l}", d[l], self.dtype, self.init)
         for l in self.shared_levels:
-            add_layer(params, rng, self._layer_inputs(l), f"b_s.{l}", self.shared_dims[l - 1], self.dtype)
-        add_layer(params, rng, [("W_out", self.shared_dims[-1])], "b_out", self.n_classes, self.dtype)
+            add_layer(params, rng, self._layer_inputs(l), f"b_s.{l}", self.shared_dims[l - 1], self.dtype, self.init)
+        add_layer(params, rng, [("W_out", self.shared_dims[-1])], "b_out", self.n_classes, self.dtype, self.init)
         return params
 
     @property
@@ -326,12 +349,13 @@ class FusionNet:
             "n_classes": self.n_classes,
             "seed": self.seed,
             "dtype": self.dtype.name,
+            "init": self.init,
         }
 
     def astype(self, dtype):
         """A copy of this model with parameters converted to ``dtype``."""
         twin = type(self)(self.dims["x"], self.dims["y"], self.shared_dims, self.n_classes,
-                          seed=self.seed, dtype=dtype)
+                          seed=self.seed, dtype=dtype, init=self.init)
         twin.params = {k: v.astype(dtype) for k, v in self.params.items()}
         return twin
 
@@ -621,4 +645,4 @@ def build_model(config):
     except KeyError:
         raise ValueError(f"model: expected one of {sorted(MODELS)}, got {config.get('model')!r}") from None
     return cls(config["x_dims"], config["y_dims"], config["shared_dims"], config["n_classes"],
-               seed=config.get("seed", 0), dtype=config.get("dtype", "float32"))
+               seed=config.get("seed", 0), dtype=config.get("dtype", "float32"), init=config.get("init", "glorot"))

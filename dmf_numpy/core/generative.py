@@ -78,7 +78,8 @@ Parameter names
 ---------------
 The encoder's parameters keep the names of :mod:`dmf_numpy.core.fusion` (``W_x.l``, ``W_xs.l``,
 ``W_s.l``, ``b_x.l``, ``b_s.l``, ...; no ``W_out``/``b_out``), so that
-:func:`dmf_numpy.training.pretrain.pretrain_encoder` copies them into a discriminative DMF name for name. The decoder's,
+:func:`dmf_numpy.training.pretrain.pretrain_encoder` copies them into a classifier of the same kind
+name for name. The decoder's,
 every weight in the orientation ``(size out, size in)``:
 
 =============  ==========================  ===========================================================

@@ -7,7 +7,7 @@ Every piece of calculus the models need, apart from the matrix products, lives h
 * softmax regression with categorical cross-entropy, the discriminative head of Fig. 3 (left);
 * the two reconstruction losses of the generative variant (Fig. 3, right): binary
   cross-entropy of a sigmoid output, half the squared error of a linear one (Eq. G4);
-* Glorot/Xavier uniform initialization.
+* the two initializations: Glorot/Xavier uniform, and uniform in ±1/√fan_in per block.
 
 Arrays follow the batch convention of the whole package: one sample per row, so an activation
 is ``(N, d)`` and a weight in the paper's orientation is ``(d_out, d_in)``.
@@ -212,3 +212,19 @@ def squared_error(M, target):
 def linear(M):
     """The identity output function :math:`g(M) = M`, for real-valued features."""
     return M
+
+
+def fan_in_uniform(rng, fan_in, shape, dtype):
+    """Uniform in :math:`\\pm 1/\\sqrt{\\text{fan\\_in}}`, the default of PyTorch's linear layers.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    fan_in : int
+        The size of the input of the block being drawn (its own, not summed over the blocks that
+        feed the same layer).
+    shape : tuple of int
+    dtype : numpy dtype
+    """
+    a = 1.0 / np.sqrt(fan_in)
+    return rng.uniform(-a, a, size=shape).astype(dtype)

@@ -192,15 +192,15 @@ def apply_condition(left, right, condition):
 # ---------------------------------------------------------------------------------------------
 
 
-def load_halves(data_dir=None, *, damage_p=0.0, damage_kind="pixels", n_val=10000, seed=0, subset=None,
-                download=True, verify=True):
+def load_halves(data_dir=None, *, damage_p=0.0, damage_kind="pixels", damage_train=True, n_val=10000, seed=0,
+                subset=None, download=True, verify=True):
     """Load MNIST as two modalities, with a seeded validation split and a damaged right half.
 
     Parameters
     ----------
     data_dir : str or os.PathLike, optional
         Where the data is; see :func:`~dmf_numpy.datasets.mnist.load_mnist`.
-    damage_p, damage_kind, n_val, seed, subset
+    damage_p, damage_kind, damage_train, n_val, seed, subset
         See :func:`make_halves`.
     download, verify : bool, optional
         See :func:`~dmf_numpy.datasets.mnist.load_mnist`.
@@ -221,10 +221,11 @@ def load_halves(data_dir=None, *, damage_p=0.0, damage_kind="pixels", n_val=1000
     _check_split_args(n_val, subset)
     _check_damage_args(damage_p, damage_kind)  # before the slow loading
     return make_halves(load_mnist(data_dir, download=download, verify=verify), damage_p=damage_p,
-                       damage_kind=damage_kind, n_val=n_val, seed=seed, subset=subset)
+                       damage_kind=damage_kind, damage_train=damage_train, n_val=n_val, seed=seed, subset=subset)
 
 
-def make_halves(images, *, damage_p=0.0, damage_kind="pixels", n_val=10000, seed=0, subset=None):
+def make_halves(images, *, damage_p=0.0, damage_kind="pixels", damage_train=True, n_val=10000, seed=0,
+                subset=None):
     """Cut a data set of 28 x 28 images into the two modalities, split it and damage it.
 
     Parameters
@@ -237,6 +238,11 @@ def make_halves(images, *, damage_p=0.0, damage_kind="pixels", n_val=10000, seed
         Damage level of the right half (the paper uses 0, 0.3, 0.5 and 0.7).
     damage_kind : {"pixels", "columns", "noise"}, optional
         See :func:`damage`; ``"pixels"`` is the paper's.
+    damage_train : bool, optional
+        Damage the training split too (the default: training and test images alike). False
+        damages only the validation and test splits: the models train on intact right halves
+        and meet the damage at test time (the validation split, used to choose settings, is
+        damaged as the test split is).
     n_val : int, optional
         Training images held out, at random, as the validation set (10,000 as in
         Sohn et al. 2014, leaving 50,000 of MNIST's to train on). 0 gives an empty validation set.
@@ -251,8 +257,8 @@ def make_halves(images, *, damage_p=0.0, damage_kind="pixels", n_val=10000, seed
     Splits
         ``train``: ``N - n_val`` samples, ``val``: ``n_val``, ``test``: M (each at most
         ``subset``), all in a seeded random order, each ``(left (n, 392) float32, right
-        (n, 392) float32, labels (n,) int64)``. Damage is applied to the right halves of all
-        three splits alike; the left halves are never damaged.
+        (n, 392) float32, labels (n,) int64)``. Damage is applied to the right halves (of the
+        training split too, unless ``damage_train`` is False); the left halves are never damaged.
     """
     n_train_total = len(images["train_labels"])
     _check_split_args(n_val, subset, n_train_total)
@@ -270,7 +276,8 @@ def make_halves(images, *, damage_p=0.0, damage_kind="pixels", n_val=10000, seed
     for (name, (source, index)), rng in zip(index_sets.items(), damage_rngs):
         index = index[:subset]
         left, right = split_halves(images[f"{source}_images"][index])
-        right = damage(right, damage_p, kind=damage_kind, seed=rng)
+        if name != "train" or damage_train:
+            right = damage(right, damage_p, kind=damage_kind, seed=rng)
         splits[name] = (left, right, np.asarray(images[f"{source}_labels"])[index].astype(np.int64))
     return Splits(**splits)
 

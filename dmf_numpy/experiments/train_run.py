@@ -28,14 +28,14 @@ import time
 from pathlib import Path
 
 from ..core.checks import check_seed
-from ..core.fusion import MODELS, build_model
+from ..core.fusion import INITS, MODELS, build_model
 from ..datasets.arrays import load_arrays
 from ..datasets.halves import CONDITIONS, apply_condition, load_halves
 from ..files import run_lock, write_json
 from ..training.checkpoint import CheckpointError
 from ..training.loop import evaluate, fit, refuse_existing_run
 from ..training.optim import OPTIMIZERS, check_lr, check_lr_decay, check_momentum
-from ..training.pretrain import pretrain_dmf
+from ..training.pretrain import pretrain
 from .paper import PAPER_SIZES
 
 #: The test conditions of an arrays data set, named after the MNIST ones they mirror: both
@@ -43,7 +43,10 @@ from .paper import PAPER_SIZES
 ARRAY_CONDITIONS = {"x+y": "left+right", "y": "right", "x": "left"}
 
 #: Settings that only apply to the MNIST halves, refused with ``arrays``.
-MNIST_ONLY = {"damage": 0.0, "damage_kind": "pixels", "n_val": 10_000}
+MNIST_ONLY = {"damage": 0.0, "damage_kind": "pixels", "damage_on": "all", "n_val": 10_000}
+#: Where the damage goes: the training and the test images (the paper's protocol as we read it),
+#: or the (validation and) test images only.
+DAMAGE_ON = ("all", "test")
 
 
 @dataclasses.dataclass
@@ -51,7 +54,11 @@ class TrainConfig:
     """Everything that determines a training run; saved with its results so it can be rerun.
 
     The seed fixes every random choice: the initialization (``seed``), the validation split and
-    the damage masks (streams derived from ``seed``), and the shuffling. With ``arrays`` (the
+    the damage masks (streams derived from ``seed``), the shuffling and the dropped modalities.
+    Beyond the defaults (the committed results' protocol): ``init="fan_in"`` (see
+    :data:`dmf_numpy.core.fusion.INITS`), ``damage_on="test"`` (intact training images),
+    ``modality_dropout`` (see :func:`dmf_numpy.training.loop.fit`) and ``pretrain`` epochs of
+    generative pretraining of the encoder, for any of the three models. With ``arrays`` (the
     path of an ``.npz`` file, :func:`dmf_numpy.datasets.arrays.load_arrays`) the run trains on
     those arrays instead of MNIST: the input sizes (``x_dims[0]``, ``y_dims[0]``) and the number
     of classes are then taken from the data, and the MNIST-only settings ``damage``,
@@ -61,6 +68,7 @@ class TrainConfig:
     model: str = "dmf"
     damage: float = 0.0
     damage_kind: str = "pixels"
+    damage_on: str = "all"
     epochs: int = 20
     batch_size: int = 100
     optimizer: str = "adam"
@@ -77,6 +85,8 @@ class TrainConfig:
     shared_dims: tuple = PAPER_SIZES["shared_dims"]
     n_classes: int = PAPER_SIZES["n_classes"]
     arrays: str | None = None
+    init: str = "glorot"
+    modality_dropout: float = 0.0
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -88,10 +98,15 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
-        if self.pretrain < 0 or (self.pretrain and self.model != "dmf"):
-            raise ValueError(f"pretrain: expected 0, or a number of epochs for model 'dmf', "
-                             f"got {self.pretrain} for {self.model!r}")
+        if self.pretrain < 0:
+            raise ValueError(f"pretrain: expected a number of epochs (0: none), got {self.pretrain}")
         check_seed(self.seed)
+        if self.damage_on not in DAMAGE_ON:
+            raise ValueError(f"damage_on: expected one of {list(DAMAGE_ON)}, got {self.damage_on!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init: expected one of {list(INITS)}, got {self.init!r}")
+        if not 0 <= self.modality_dropout < 1:
+            raise ValueError(f"modality_dropout: expected a fraction in [0, 1), got {self.modality_dropout}")
         check_lr(self.lr)
         check_momentum(self.momentum)
         check_lr_decay(self.lr_decay)
@@ -153,7 +168,8 @@ def load_data(config, data_dir=None):
     (cut to ``subset`` samples per split), else the MNIST halves from ``data_dir``."""
     if config.arrays is None:
         return load_halves(data_dir, damage_p=config.damage, damage_kind=config.damage_kind,
-                           n_val=config.n_val, seed=config.seed, subset=config.subset)
+                           damage_train=config.damage_on == "all", n_val=config.n_val, seed=config.seed,
+                           subset=config.subset)
     data = load_arrays(config.arrays)
     return dataclasses.replace(data, **{name: None if split is None else tuple(a[:config.subset] for a in split)
                                         for name, split in vars(data).items()})
@@ -230,7 +246,7 @@ def _run(config, data_dir, out_dir, resume, log, data):
     model = build_model(config.to_dict())
     if config.pretrain and not resuming:  # a checkpoint already holds the pretrained weights
         prefixed(f"generative pretraining of the encoder, {config.pretrain} epochs")
-        pretrain_dmf(model, data.train[0], data.train[1], epochs=config.pretrain, seed=config.seed, log=prefixed)
+        pretrain(model, data.train[0], data.train[1], epochs=config.pretrain, seed=config.seed, log=prefixed)
     if out_dir is not None and not resuming:  # a resumed run keeps the config.json it began with
         write_json(out_dir / "config.json", config.to_dict())
 
@@ -240,8 +256,8 @@ def _run(config, data_dir, out_dir, resume, log, data):
 
     history = fit(model, *data.train, epochs=config.epochs, batch_size=config.batch_size,
                   optimizer=config.optimizer, lr=config.lr, momentum=config.momentum, lr_decay=config.lr_decay,
-                  seed=config.seed, out_dir=out_dir, resume=resume, metrics=metrics, settings=config.to_dict(),
-                  log=prefixed)
+                  modality_dropout=config.modality_dropout, seed=config.seed, out_dir=out_dir, resume=resume,
+                  metrics=metrics, settings=config.to_dict(), log=prefixed)
     return {"config": config.to_dict(), "history": history, "model": model,
             "final_test_error": history[-1]["test_error"], "seconds": time.perf_counter() - start}
 

@@ -84,8 +84,8 @@ def evaluate(model, x, y, labels, *, batch_size=1000):
 
 
 def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-3, momentum=0.9,
-        lr_decay=1.0, validation=None, seed=0, out_dir=None, resume=False, metrics=None,
-        settings=None, log=print):
+        lr_decay=1.0, modality_dropout=0.0, validation=None, seed=0, out_dir=None, resume=False,
+        metrics=None, settings=None, log=print):
     """Train a classifier (EMF, IMF or DMF) on arrays with mini-batch gradient descent.
 
     Parameters
@@ -106,6 +106,10 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
         SGD's momentum (ignored by Adam).
     lr_decay : float in (0, 1]
         Factor applied to the learning rate after every epoch (1: constant).
+    modality_dropout : float in [0, 1)
+        Beyond the paper: the fraction of the training samples, drawn anew in every mini-batch,
+        that lose one modality, zero-filled (x or y, one half each), so that the model learns to
+        do without either (:func:`drop_modalities`). 0, the default, draws nothing.
     validation : tuple ``(x_val, y_val, labels_val)``, optional
         Evaluated after every epoch (:func:`evaluate`): ``val_loss`` and ``val_error`` (%).
     seed : int
@@ -145,9 +149,15 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
     x, y, labels = model.check_inputs(x, y, labels)
     if validation is not None:
         validation = model.check_inputs(*_triple("validation", validation))
+    if not 0 <= modality_dropout < 1:
+        raise ValueError(f"modality_dropout: expected a fraction in [0, 1), got {modality_dropout}")
+    rates = (1 - modality_dropout, modality_dropout / 2, modality_dropout / 2)  # both, x only, y only
 
     def batch_loss(batch, rng):
-        return model.loss_and_grads(x[batch], y[batch], labels[batch])
+        xb, yb = x[batch], y[batch]
+        if modality_dropout:  # drawn from the shuffling stream, so that a resumed run draws the same
+            xb, yb = drop_modalities(xb, yb, rng, rates)
+        return model.loss_and_grads(xb, yb, labels[batch])
 
     def evaluation(model):
         record = {}
@@ -157,7 +167,8 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
 
     return _train(model, batch_loss, labels.shape[0], evaluation, epochs=epochs, batch_size=batch_size,
                   optimizer=optimizer, lr=lr, momentum=momentum, lr_decay=lr_decay, seed=seed,
-                  out_dir=out_dir, resume=resume, settings=settings, log=log)
+                  out_dir=out_dir, resume=resume, settings={"modality_dropout": modality_dropout, **(settings or {})},
+                  log=log)
 
 
 def fit_generative(model, x, y, *, epochs, batch_size=100, optimizer="adam", lr=1e-3, momentum=0.9,

@@ -1,0 +1,157 @@
+"""The protocol options beyond the committed runs' defaults (for the study of the paper's claims):
+the per-block initialization, damage on the test images only, modality dropout, and generative
+pretraining for all three models. Each default leaves the training exactly as it was."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dmf_numpy import DMF, EMF, IMF, fit, gradcheck
+from dmf_numpy.cli import main
+from dmf_numpy.core.fusion import build_model
+from dmf_numpy.datasets.halves import make_halves
+from dmf_numpy.experiments.train_run import TrainConfig, run
+from dmf_numpy.training.checkpoint import CheckpointError, load_checkpoint
+
+from conftest import SMALL
+from test_fit import two_modalities
+from test_training import SMALL_ARCH, synthetic_halves
+
+
+def quiet(line):
+    pass
+
+
+# ---------------------------------------------------------------- (c) the initialization
+
+@pytest.mark.parametrize("cls", [EMF, IMF, DMF])
+def test_fan_in_init_draws_each_block_within_one_over_root_of_its_own_input(cls):
+    model = cls(**SMALL, init="fan_in", seed=3)
+    for name, W in model.params.items():
+        if name.startswith("W_"):
+            assert np.abs(W).max() <= 1 / np.sqrt(W.shape[1]) and np.abs(W).max() > 0.5 / np.sqrt(W.shape[1])
+    blocks = {"b_s.2": ["W_xs.2", "W_ys.2", "W_s.1"], "b_out": ["W_out"]}
+    if cls is DMF:
+        for bias, feeding in blocks.items():  # the bias: one draw per block feeding the layer, summed
+            bound = sum(1 / np.sqrt(model.params[w].shape[1]) for w in feeding)
+            assert 0 < np.abs(model.params[bias]).max() <= bound
+    rng = np.random.default_rng(0)
+    errors = gradcheck(model.astype(np.float64), rng.uniform(size=(4, 6)), rng.uniform(size=(4, 7)), [0, 1, 2, 1])
+    assert max(errors.values()) < 1e-7
+
+
+def test_the_init_is_part_of_the_architecture():
+    model = DMF(**SMALL, init="fan_in")
+    assert build_model(model.config()).init == "fan_in" and model.astype(np.float64).init == "fan_in"
+    assert all(np.array_equal(DMF(**SMALL).params[k], DMF(**SMALL, init="glorot").params[k]) for k in model.params)
+    with pytest.raises(ValueError, match=r"init: expected one of \['glorot', 'fan_in'\], got 'he'"):
+        DMF(**SMALL, init="he")
+
+
+def test_a_checkpoint_of_another_init_is_refused(tmp_path):
+    x, y, labels = two_modalities(40, 0)
+    fit(IMF((12, 6), (5, 6), (6, 4), n_classes=4), x, y, labels, epochs=1, out_dir=tmp_path, log=quiet)
+    with pytest.raises(CheckpointError, match="init: checkpoint 'glorot', model 'fan_in'"):
+        load_checkpoint(tmp_path / "checkpoint.npz", IMF((12, 6), (5, 6), (6, 4), n_classes=4, init="fan_in"))
+
+
+# ---------------------------------------------------------------- (b) where the damage goes
+
+def fake_images(seed=0):
+    rng = np.random.default_rng(seed)
+    return {"train_images": rng.integers(0, 256, (60, 28, 28), dtype=np.uint8),
+            "train_labels": rng.integers(0, 10, 60).astype(np.uint8),
+            "test_images": rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+            "test_labels": rng.integers(0, 10, 20).astype(np.uint8)}
+
+
+def test_damage_on_the_test_images_only_leaves_training_intact_and_tests_as_before():
+    images = fake_images()
+    everywhere = make_halves(images, damage_p=0.5, n_val=10, seed=2)
+    test_only = make_halves(images, damage_p=0.5, damage_train=False, n_val=10, seed=2)
+    intact = make_halves(images, damage_p=0.0, n_val=10, seed=2)
+    assert np.array_equal(test_only.train[1], intact.train[1])
+    assert not np.array_equal(everywhere.train[1], intact.train[1])
+    for split in ("val", "test"):  # the same masks as with the damage everywhere
+        assert np.array_equal(getattr(test_only, split)[1], getattr(everywhere, split)[1])
+
+
+# ---------------------------------------------------------------- beyond the paper: modality dropout
+
+def test_modality_dropout_zeroes_one_modality_of_that_fraction_of_the_samples():
+    x, y, labels = two_modalities(2000, 0)
+    model = IMF((12, 6), (5, 6), (6, 4), n_classes=4)
+    seen = []
+    original = model.loss_and_grads
+
+    def spy(xb, yb, lb):
+        seen.append((np.all(xb == 0, axis=1), np.all(yb == 0, axis=1)))
+        return original(xb, yb, lb)
+
+    model.loss_and_grads = spy
+    fit(model, x, y, labels, epochs=1, modality_dropout=0.4, log=quiet)
+    no_x, no_y = (np.concatenate(parts) for parts in zip(*seen))
+    assert not np.any(no_x & no_y)
+    assert abs(no_x.mean() - 0.2) < 0.03 and abs(no_y.mean() - 0.2) < 0.03
+
+
+def test_modality_dropout_is_seeded_resumable_and_off_by_default(tmp_path):
+    x, y, labels = two_modalities(120, 0)
+
+    def trained(**options):
+        model = DMF((12, 6), (5, 6), (6, 4), n_classes=4)
+        fit(model, x, y, labels, epochs=2, batch_size=30, log=quiet, **options)
+        return model.params
+
+    plain, zero, dropped, again = trained(), trained(modality_dropout=0.0), trained(modality_dropout=0.5), \
+        trained(modality_dropout=0.5)
+    assert all(np.array_equal(plain[k], zero[k]) for k in plain)  # p = 0 draws nothing: as before
+    assert all(np.array_equal(dropped[k], again[k]) for k in plain)
+    assert not np.array_equal(plain["W_out"], dropped["W_out"])
+
+    def stop_after_epoch_1(line):
+        if line.startswith("epoch 1/2"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(DMF((12, 6), (5, 6), (6, 4), n_classes=4), x, y, labels, epochs=2, batch_size=30, modality_dropout=0.5,
+            out_dir=tmp_path, log=stop_after_epoch_1)
+    resumed = DMF((12, 6), (5, 6), (6, 4), n_classes=4)
+    fit(resumed, x, y, labels, epochs=2, batch_size=30, modality_dropout=0.5, out_dir=tmp_path, resume=True,
+        log=quiet)
+    assert all(np.array_equal(dropped[k], resumed.params[k]) for k in dropped)
+
+
+# ---------------------------------------------------------------- (a) pretraining, for every model
+
+@pytest.mark.parametrize("model", ["emf", "imf", "dmf"])
+def test_every_model_can_be_pretrained_then_fine_tuned(tmp_path, model):
+    lines = []
+    config = TrainConfig(**SMALL_ARCH, model=model, epochs=1, batch_size=50, pretrain=1, init="fan_in",
+                         modality_dropout=0.3)
+    run(config, data=synthetic_halves(), out_dir=tmp_path, log=lines.append)
+    assert any("generative pretraining of the encoder, 1 epochs" in line for line in lines)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert (saved["model"], saved["pretrain"], saved["init"], saved["modality_dropout"]) == (model, 1, "fan_in", 0.3)
+
+
+def test_a_modality_dropout_outside_0_1_is_named(tmp_path, capsys):
+    assert main(["train", "--modality-dropout", "1.5", "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path)]) == 2
+    assert "modality_dropout: expected a fraction in [0, 1), got 1.5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [(["--init", "he"], "argument --init: invalid choice: 'he'"),
+                                           (["--damage-on", "train"], "argument --damage-on: invalid choice: 'train'")])
+def test_unknown_protocol_choices_are_named(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        main(["train", *argv])
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_damage_protocol_is_refused_with_arrays(tmp_path, capsys):
+    x, y, labels = two_modalities(50, 0)
+    np.savez(tmp_path / "a.npz", x=x, y=y, labels=labels)
+    argv = ["train", "--arrays", str(tmp_path / "a.npz"), "--damage-on", "test", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    assert "damage_on: only for the MNIST halves" in capsys.readouterr().err
