@@ -103,6 +103,20 @@ def _add_training_options(p):
                    help="beyond the paper: zero one modality of this fraction of the training samples (default 0)")
 
 
+def cmd_study(args):
+    """Table 1 under a grid of protocols: a verdict on each claim of the paper, from paired seeds."""
+    from .experiments.study import GRID, run_study
+
+    grid = None
+    if args.protocols:
+        grid = [tuple(cell.split("@")) for cell in args.protocols.split(",")]
+        if any(len(cell) != 2 for cell in grid):
+            raise UsageError(f"--protocols: expected PROTOCOL@SCALE,... as in {','.join('@'.join(c) for c in GRID)}")
+    out = args.out or Path("results/quick-study" if args.quick else "results/study")
+    run_study(out, quick=args.quick, jobs=args.jobs, data_dir=args.data_dir, grid=grid)
+    return 0
+
+
 def cmd_paths(args):
     """Train DMF and IMF and measure, per layer and epoch, the gradient each path of Eq. 5 carries."""
     from .experiments.path_experiment import run_path_experiment
@@ -260,6 +274,16 @@ def build_parser():
                    help="smoke test on a small subset with few epochs (under 2 minutes)")
     _add_training_options(p)
     p.set_defaults(func=cmd_table1)
+
+    p = commands.add_parser("study", help="which of the paper's claims hold, under which protocol",
+                            description=cmd_study.__doc__)
+    p.add_argument("--out", type=Path,
+                   help="output folder (default: results/study, or results/quick-study with --quick)")
+    p.add_argument("--quick", action="store_true", help="every protocol on a few hundred images: a smoke test")
+    p.add_argument("--jobs", type=_positive_int, default=1, help="trainings run in parallel (default: %(default)s)")
+    p.add_argument("--protocols", metavar="P@S,...", help="a part of the grid, e.g. paper@full,fan_in@reduced")
+    p.add_argument("--data-dir", type=_existing_dir, help="folder holding the MNIST files")
+    p.set_defaults(func=cmd_study)
 
     p = commands.add_parser("paths", help="measure the gradient carried by each learning path (Fig. 2)",
                             description=cmd_paths.__doc__)

@@ -1,0 +1,93 @@
+"""The study of the paper's claims: paired verdicts computed by hand, the claims of Table 1 and
+Fig. 4 from runs, and `dmf-numpy study --quick` end to end."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from dmf_numpy.cli import main
+from dmf_numpy.experiments.claims import COLUMNS, log_loss_gap, paired_verdict, table1_claims
+from dmf_numpy.experiments.study import GRID, PROTOCOLS, protocol_name
+
+from conftest import SHARED_DATA
+
+
+def test_a_paired_verdict_by_hand():
+    dmf, other = [1.0, 2.0, 3.0], [2.0, 3.5, 4.0]
+    d = np.array([-1.0, -1.5, -1.0])
+    half = 4.302652729911275 * d.std(ddof=1) / math.sqrt(3)  # t_{0.975, 2}
+    result = paired_verdict(dmf, other)
+    assert result["effect"] == pytest.approx(d.mean())
+    assert (result["ci_low"], result["ci_high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert result["p_value"] == pytest.approx(scipy.stats.ttest_rel(dmf, other).pvalue)
+    assert result["verdict"] == "holds" and result["n_seeds"] == 3
+
+
+@pytest.mark.parametrize("dmf, other, verdict", [
+    ([3.0, 4.0, 5.0], [1.0, 2.1, 3.0], "does not hold"),   # DMF worse on every seed, consistently
+    ([1.0, 4.0, 2.0], [2.0, 2.0, 2.5], "inconclusive"),   # the interval contains 0
+    ([1.0], [2.0], "inconclusive"),                       # one seed: no interval
+    ([1.0, 2.0], [2.0, 3.0], "inconclusive"),             # equal differences: no spread, no interval
+])
+def test_verdicts(dmf, other, verdict):
+    assert paired_verdict(dmf, other)["verdict"] == verdict
+
+
+def test_paired_values_must_pair():
+    with pytest.raises(ValueError, match="one value per seed each"):
+        paired_verdict([1.0, 2.0], [1.0])
+
+
+def test_the_log_loss_gap_of_fig_4():
+    assert log_loss_gap([{"train_loss": 1.0}, {"train_loss": 0.01}], [{"train_loss": 10.0}, {"train_loss": 0.1}]) \
+        == pytest.approx(-1.0)
+
+
+def synthetic_runs(dmf_better_by, seeds=5):
+    rng = np.random.default_rng(0)
+    runs = {}
+    for seed in range(seeds):
+        for damage in (0.0, 0.3, 0.5, 0.7):
+            base = 2 + 10 * damage + rng.normal(0, 0.1)
+            for model, shift in (("emf", 0.3), ("imf", 0.2), ("dmf", 0.2 - dmf_better_by)):
+                error = base + shift + rng.normal(0, 0.01)
+                losses = [1.0 / (e + 1) * (1 - dmf_better_by if model == "dmf" else 1) * rng.uniform(0.95, 1.05)
+                          for e in range(3)]
+                runs[(model, damage, seed)] = [{"train_loss": loss, "test_error": {"left+right": error,
+                                                                                    "right": 5 * error}}
+                                               for loss in losses]
+    return runs
+
+
+def test_table1_claims_from_runs():
+    rows = table1_claims(synthetic_runs(0.5), "p", (0.0, 0.3, 0.5, 0.7))
+    assert len(rows) == 2 * 4 * 2 + 4 and all(tuple(r) == COLUMNS for r in rows)
+    assert {r["verdict"] for r in rows} == {"holds"} and all(r["n_seeds"] == 5 for r in rows)
+    worse = table1_claims(synthetic_runs(-0.5), "p", (0.0, 0.3, 0.5, 0.7))
+    assert {r["verdict"] for r in worse if "IMF" in r["claim"]} == {"does not hold"}
+
+
+def test_the_grid_is_declared():
+    assert {p for p, _ in GRID} == set(PROTOCOLS) and protocol_name("paper", "full") == GRID[0][0] + "@full"
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "mnist").is_dir(), reason="needs MNIST under DMF_NUMPY_DATA")
+def test_study_quick_end_to_end(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DMF_NUMPY_DATA", str(SHARED_DATA))
+    out = tmp_path / "study"
+    assert main(["study", "--quick", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "claims.csv")))
+    assert tuple(rows[0]) == COLUMNS and len(rows) == len(GRID) * 20
+    assert {r["verdict"] for r in rows} <= {"holds", "does not hold", "inconclusive"}
+    header = open(out / "paper@full" / "table1.csv").readline()
+    assert open(out / "best_table1.csv").readline() == header  # in table1.csv's format
+    choice = json.loads((out / "choice.json").read_text())
+    assert choice["chosen"] in choice["validation"] and "the test set chose nothing" in choice["rule"]
+    assert (out / "claims.png").read_bytes()[:4] == b"\x89PNG"
+    progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[study]")]
+    assert any(f"{len(GRID)}/{len(GRID)} protocols done" in line for line in progress)
+    assert main(["study", "--protocols", "paper@huge", "--out", str(tmp_path / "x")]) == 2
