@@ -88,6 +88,8 @@ def test_study_quick_end_to_end(tmp_path, monkeypatch, capsys):
     choice = json.loads((out / "choice.json").read_text())
     assert choice["chosen"] in choice["validation"] and "the test set chose nothing" in choice["rule"]
     assert (out / "claims.png").read_bytes()[:4] == b"\x89PNG"
+    summary = (out / "claims.md").read_text()
+    assert "| paper@full | " in summary and summary.count("| DMF < IMF, left+right, 0% damage") == len(GRID)
     progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[study]")]
     assert any(f"{len(GRID)}/{len(GRID)} protocols done" in line for line in progress)
     assert main(["study", "--protocols", "paper@huge", "--out", str(tmp_path / "x")]) == 2

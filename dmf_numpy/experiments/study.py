@@ -8,6 +8,7 @@ into ``out_dir/<protocol>/`` (its ``table1.csv``, ``table1.md``, ``fig4.png`` an
 - ``claims.csv``: every claim of Table 1 and Fig. 4 under every protocol, with the effect, its
   95 % confidence interval, the paired t-test's p-value and a verdict
   (:func:`dmf_numpy.experiments.claims.table1_claims`);
+- ``claims.md``: the verdicts counted per protocol, and every claim as a table;
 - ``claims.png``: the effects and their intervals, by protocol;
 - ``best_table1.csv``: the Table 1 of the protocol chosen on the *validation* split (the lowest
   mean validation error of DMF with both halves over the damage levels and seeds, among the
@@ -122,6 +123,7 @@ def run_study(out_dir, *, quick=False, jobs=1, data_dir=None, grid=None, log=pri
         log(f"[study] {number}/{len(grid)} protocols done in {format_seconds(elapsed)}; the study's ETA "
             f"{format_seconds(elapsed / number * (len(grid) - number))}")
     write_csv(out_dir / "claims.csv", [{k: _rounded(row[k]) for k in COLUMNS} for row in rows], list(COLUMNS))
+    write_text(out_dir / "claims.md", claims_markdown(rows))
     plot_claims(rows, out_dir / "claims.png")
     # The choice is made among the protocols that ran at one scale, the scale most of them ran at.
     scale = max(SCALES, key=lambda s: sum(v["scale"] == s for v in scores.values()))
@@ -134,6 +136,27 @@ def run_study(out_dir, *, quick=False, jobs=1, data_dir=None, grid=None, log=pri
                                          "quick": quick})
     log(f"[study] wrote {out_dir}/claims.csv, claims.png, best_table1.csv ({best}, chosen on validation)")
     return rows
+
+
+def claims_markdown(rows):
+    """``claims.md``: the verdicts counted per protocol, then every claim of each protocol."""
+    protocols = list(dict.fromkeys(r["protocol"] for r in rows))
+    verdicts = ("holds", "does not hold", "inconclusive")
+    lines = ["**The paper's claims, by protocol.** Each claim compares DMF with IMF or EMF over paired seeds: "
+             "the effect is the mean difference (DMF - other; negative: DMF better), with its 95 % interval and "
+             "the paired t-test's p-value.", "",
+             "| protocol | " + " | ".join(verdicts) + " |", "|---|" + "---|" * len(verdicts)]
+    for protocol in protocols:
+        mine = [r["verdict"] for r in rows if r["protocol"] == protocol]
+        lines.append(f"| {protocol} | " + " | ".join(str(mine.count(v)) for v in verdicts) + " |")
+    for protocol in protocols:
+        lines += ["", f"**{protocol}**", "", "| claim | verdict | effect | 95 % interval | p |",
+                  "|---|---|---|---|---|"]
+        for r in (r for r in rows if r["protocol"] == protocol):
+            interval = "-" if math.isnan(r["ci_low"]) else f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+            p_value = "-" if math.isnan(r["p_value"]) else f"{r['p_value']:.3f}"
+            lines.append(f"| {r['claim']} | {r['verdict']} | {r['effect']:.2f} | {interval} | {p_value} |")
+    return "\n".join(lines) + "\n"
 
 
 def _rounded(value):
