@@ -11,9 +11,9 @@ The loop
 For every epoch :math:`e = 0, 1, \dots`: set the learning rate :math:`\eta_e = \eta_0 \gamma^e`
 (:func:`~dmf_numpy.training.optim.decayed_lr`), draw a random order of the samples, and take one
 optimizer step per mini-batch on the gradients of the model's hand-written backward pass
-(:func:`minibatch_epoch`). Then evaluate (the validation split, and whatever ``metrics`` adds),
-append one record to the history, write the checkpoint and the history, and log one line with
-the time and the ETA.
+(:func:`minibatch_epoch`). Stop if the loss says the run diverged (:func:`check_divergence`).
+Then evaluate (the validation split, and whatever ``metrics`` adds), append one record to the
+history, write the checkpoint and the history, and log one line with the time and the ETA.
 """
 
 from __future__ import annotations
@@ -144,6 +144,9 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
     CheckpointError
         If ``out_dir`` holds a checkpoint and ``resume`` is False, or one of another
         architecture or written with other settings.
+    TrainingDiverged
+        If the training loss becomes non-finite or explodes (:func:`check_divergence`); the
+        last good epoch's checkpoint and history stay in ``out_dir``.
     """
     _check_classifier(model)
     x, y, labels = model.check_inputs(x, y, labels)
