@@ -16,7 +16,6 @@ from its last epoch.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import signal
@@ -31,7 +30,7 @@ from ..files import run_lock, write_csv, write_json, write_text
 from ..training.loop import format_seconds
 from .common import machine_description, mean_std, new_figure, save_figure
 from .paper import PAPER_TABLE1
-from .train_run import TrainConfig, changed_settings, run
+from .train_run import TrainConfig, refuse_other_settings, run
 
 MODELS = ("emf", "imf", "dmf")
 DAMAGES = (0.0, 0.3, 0.5, 0.7)
@@ -41,22 +40,6 @@ CONDITION_LABELS = {"left+right": "left+right", "right": "right only",
                     "left": "left only (beyond the paper)"}
 #: ``--quick``: a smoke test of the whole pipeline on a small subset.
 QUICK = {"subset": 3000, "epochs": 3}
-
-
-def _refuse_other_settings(path, base):
-    """Raise ValueError if ``path`` (a Table 1 ``config.json``) was written with other training
-    settings than ``base``: its runs would be resumed or mixed into this table."""
-    if not path.exists():
-        return
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))["train_config"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{path}: not a readable Table 1 config.json ({err}); use another output "
-                         "folder or delete it") from None
-    changed = changed_settings(saved, base)
-    if changed:
-        raise ValueError(f"{path}: this folder holds a Table 1 run with other settings "
-                         f"({', '.join(changed)} differ); use another output folder")
 
 
 def _run_one(job):
@@ -253,7 +236,8 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
 
 
 def _run_table1(out_dir, configs, base, seeds, jobs, quick, data_dir, command, log):
-    _refuse_other_settings(out_dir / "config.json", base)
+    # its runs would be resumed or mixed into this table
+    refuse_other_settings(out_dir / "config.json", base, key="train_config", kind="Table 1 ")
     load_mnist(data_dir)  # find (or download) the data once, before starting the workers
     run_info = {
         "command": command,

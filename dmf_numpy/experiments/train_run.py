@@ -262,19 +262,24 @@ def _run(config, data_dir, out_dir, resume, log, data):
             "final_test_error": history[-1]["test_error"], "seconds": time.perf_counter() - start}
 
 
-def refuse_other_settings(path, settings):
-    """Raise CheckpointError if ``path``, a run's ``config.json``, holds other settings than
-    ``settings`` (a :meth:`TrainConfig.to_dict`), or cannot be read; nothing if it is absent."""
+def refuse_other_settings(path, settings, *, key=None, kind=""):
+    """Raise CheckpointError if ``path``, a ``config.json``, holds other settings than ``settings``
+    (a :meth:`TrainConfig.to_dict`, or part of one), or cannot be read; nothing if it is absent.
+
+    ``key`` names the entry that holds the settings (``"train_config"`` in a Table 1 folder's
+    ``config.json``; None: the whole file, as in a run's), and ``kind`` what the folder holds,
+    for the message (``"Table 1 "``).
+    """
     if not path.exists():
         return
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
-        changed = changed_settings(saved, settings)
-    except (OSError, ValueError, AttributeError, TypeError) as err:
-        raise CheckpointError(f"{path}: not a readable run config.json ({err}); use another output folder "
-                              "or delete it") from None
+        changed = changed_settings(saved if key is None else saved[key], settings)
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as err:
+        raise CheckpointError(f"{path}: not a readable {kind or 'run '}config.json ({err}); use another output "
+                              "folder or delete it") from None
     if changed:
-        raise CheckpointError(f"{path}: this folder holds a run with other settings ({', '.join(changed)} "
+        raise CheckpointError(f"{path}: this folder holds a {kind}run with other settings ({', '.join(changed)} "
                               "differ); use another output folder")
 
 
