@@ -46,7 +46,7 @@ def cmd_gradcheck(args):
 
 
 TRAINING_OPTIONS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "lr_decay", "damage_kind",
-                    "damage_on", "n_val", "subset", "pretrain", "init", "modality_dropout")
+                    "damage_on", "n_val", "subset", "pretrain", "init", "modality_dropout", "shift")
 
 
 def _training_overrides(args):
@@ -101,6 +101,9 @@ def _add_training_options(p):
                    help="damage the training and test images (default), or the test images only")
     p.add_argument("--modality-dropout", type=float, metavar="P",
                    help="beyond the paper: zero one modality of this fraction of the training samples (default 0)")
+    p.add_argument("--shift", type=_nonnegative_int, metavar="PIXELS",
+                   help="regularization the paper does not name: move each training digit by up to this many "
+                   "pixels in each direction, drawn per mini-batch (default 0)")
 
 
 def cmd_study(args):

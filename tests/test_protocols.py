@@ -10,9 +10,9 @@ import pytest
 from dmf_numpy import DMF, EMF, IMF, fit, gradcheck
 from dmf_numpy.cli import main
 from dmf_numpy.core.fusion import build_model
-from dmf_numpy.datasets.halves import make_halves
+from dmf_numpy.datasets.halves import make_halves, shift_halves, split_halves
 from dmf_numpy.experiments.train_run import TrainConfig, run
-from dmf_numpy.training.checkpoint import CheckpointError, load_checkpoint
+from dmf_numpy.training.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
 
 from conftest import SMALL
 from test_fit import two_modalities
@@ -155,3 +155,112 @@ def test_the_damage_protocol_is_refused_with_arrays(tmp_path, capsys):
     argv = ["train", "--arrays", str(tmp_path / "a.npz"), "--damage-on", "test", "--out", str(tmp_path / "o")]
     assert main(argv) == 2
     assert "damage_on: only for the MNIST halves" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- regularization: shifted training digits
+
+def reference_shift(image, dr, dc):
+    """One (28, 28) image moved by (dr, dc) pixels with zeros shifted in, the slow obvious way."""
+    moved = np.zeros_like(image)
+    for i in range(28):
+        for j in range(28):
+            if 0 <= i - dr < 28 and 0 <= j - dc < 28:
+                moved[i, j] = image[i - dr, j - dc]
+    return moved
+
+
+def test_shift_halves_moves_each_whole_digit_across_the_cut_like_the_obvious_loop():
+    images = fake_images()["train_images"][:6]
+    left, right = split_halves(images)
+    rng = np.random.default_rng(5)
+    offsets = np.random.default_rng(5).integers(-2, 3, size=(2, 6, 1, 1))
+    moved_left, moved_right = shift_halves(left, right, rng, 2)
+    moved = np.concatenate([moved_left.reshape(6, 28, 14), moved_right.reshape(6, 28, 14)], axis=2)
+    for k in range(6):
+        expected = reference_shift(images[k], offsets[0, k, 0, 0], offsets[1, k, 0, 0]).astype(np.float32) / 255
+        assert np.array_equal(moved[k], expected)
+    assert len({(r, c) for r, c in offsets[:, :, 0, 0].T}) > 1  # the samples moved differently
+    assert moved_left.dtype == left.dtype and not np.shares_memory(moved_left, left)
+
+
+def test_shift_zero_is_the_identity_and_draws_nothing():
+    left, right = split_halves(fake_images()["train_images"][:4])
+    rng = np.random.default_rng(1)
+    assert shift_halves(left, right, rng, 0) == (left, right)
+    assert rng.integers(1 << 30) == np.random.default_rng(1).integers(1 << 30)
+
+
+def test_shifted_training_is_seeded_resumable_and_off_by_default(tmp_path):
+    data = synthetic_halves(n=200)
+
+    def trained(out=None, log=quiet, resume=False, **options):
+        result = run(TrainConfig(**SMALL_ARCH, epochs=2, batch_size=50, **options), data=data, out_dir=out,
+                     resume=resume, log=log)
+        return result["model"].params
+
+    plain, zero, shifted, again = trained(), trained(shift=0), trained(shift=2), trained(shift=2)
+    assert all(np.array_equal(plain[k], zero[k]) for k in plain)
+    assert all(np.array_equal(shifted[k], again[k]) for k in plain)
+    assert not np.array_equal(plain["W_out"], shifted["W_out"])
+
+    def stop_after_epoch_1(line):
+        if "epoch 1/2" in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        trained(tmp_path / "run", log=stop_after_epoch_1, shift=2)
+    with pytest.raises(CheckpointError, match="shift"):  # a resume with another shift is refused
+        trained(tmp_path / "run", resume=True, shift=1)
+    resumed = trained(tmp_path / "run", resume=True, shift=2)
+    assert all(np.array_equal(shifted[k], resumed[k]) for k in shifted)
+
+
+@pytest.mark.parametrize("shift", [-1, 14, 1.5, True])
+def test_a_shift_that_is_not_a_small_whole_number_of_pixels_is_named(shift):
+    with pytest.raises(ValueError, match=r"shift: expected a whole number of pixels in \[0, 14\)"):
+        TrainConfig(shift=shift)
+
+
+def test_the_shift_is_refused_with_arrays_and_typed_on_the_command_line(tmp_path, capsys):
+    x, y, labels = two_modalities(50, 0)
+    np.savez(tmp_path / "a.npz", x=x, y=y, labels=labels)
+    assert main(["train", "--arrays", str(tmp_path / "a.npz"), "--shift", "1", "--out", str(tmp_path / "o")]) == 2
+    assert "shift: only for the MNIST halves" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--shift", "-2"])
+    assert "argument --shift" in capsys.readouterr().err
+
+
+def forget_setting(checkpoint, key):
+    """Rewrite a checkpoint as a version before ``key`` existed would have written it."""
+    meta, arrays = read_checkpoint(checkpoint)
+    del meta["train_config"][key]
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(checkpoint, **arrays)
+
+
+def test_a_run_written_before_an_option_existed_resumes_with_its_default_and_only_with_it(tmp_path):
+    data = synthetic_halves(n=100)
+
+    def train(resume=False, log=quiet, **options):
+        run(TrainConfig(**SMALL_ARCH, epochs=2, batch_size=50, **options), data=data, out_dir=tmp_path,
+            resume=resume, log=log)
+
+    def stop_after_epoch_1(line):
+        if "epoch 1/2" in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(log=stop_after_epoch_1)
+    forget_setting(tmp_path / "checkpoint.npz", "shift")
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["shift"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="shift"):
+        train(resume=True, shift=1)
+    train(resume=True)
+    assert len(json.loads((tmp_path / "history.json").read_text())) == 2
+    forget_setting(tmp_path / "checkpoint.npz", "shift")
+    with pytest.raises(CheckpointError, match=r"other settings \(shift differ\)"):  # without defaults: differs
+        load_checkpoint(tmp_path / "checkpoint.npz", build_model(TrainConfig(**SMALL_ARCH).to_dict()),
+                        settings={"shift": 0})

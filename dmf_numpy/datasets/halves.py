@@ -187,6 +187,43 @@ def apply_condition(left, right, condition):
     raise ValueError(f"unknown condition {condition!r}; valid conditions: {', '.join(CONDITIONS)}")
 
 
+def shift_halves(left, right, rng, max_shift):
+    """Translate each digit by a random whole number of pixels: data augmentation, a regularizer.
+
+    The two halves of each sample are joined into its ``(28, 28)`` image, moved by ``(dr, dc)``
+    rows and columns, each drawn uniformly from ``-max_shift .. max_shift``, with zeros shifted
+    in, and cut again; so a column can cross from one modality into the other, as it would if
+    the digit had been written a little further left or right. Used for training batches only
+    (``TrainConfig.shift``); the paper names no augmentation.
+
+    Parameters
+    ----------
+    left, right : ndarray, (N, 392)
+        Halves as :func:`split_halves` returns them.
+    rng : numpy.random.Generator
+        Draws the ``2 N`` offsets.
+    max_shift : int
+        The largest move, in pixels, in each direction (0: the inputs, unchanged).
+
+    Returns
+    -------
+    left, right : ndarray, (N, 392)
+        New arrays of the inputs' dtype.
+    """
+    n, s = left.shape[0], max_shift
+    if s == 0:
+        return left, right
+    images = np.concatenate([left.reshape(n, MNIST_IMAGE_SIZE, HALF_WIDTH),
+                             right.reshape(n, MNIST_IMAGE_SIZE, HALF_WIDTH)], axis=2)
+    padded = np.pad(images, ((0, 0), (s, s), (s, s)))
+    dr, dc = rng.integers(-s, s + 1, size=(2, n, 1, 1))
+    pixels = np.arange(MNIST_IMAGE_SIZE)
+    # Output pixel (i, j) of sample k is input pixel (i - dr, j - dc), i.e. padded (s + i - dr, s + j - dc).
+    moved = padded[np.arange(n)[:, None, None], s - dr + pixels[None, :, None], s - dc + pixels[None, None, :]]
+    return (moved[:, :, :HALF_WIDTH].reshape(n, HALF_SIZE).copy(),
+            moved[:, :, HALF_WIDTH:].reshape(n, HALF_SIZE).copy())
+
+
 # ---------------------------------------------------------------------------------------------
 # Everything in one call
 # ---------------------------------------------------------------------------------------------

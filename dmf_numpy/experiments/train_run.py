@@ -23,6 +23,7 @@ between epochs 13 and 20 for DMF and 16 and 20 for EMF and IMF, and at epoch 20 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from pathlib import Path
@@ -30,7 +31,7 @@ from pathlib import Path
 from ..core.checks import check_seed
 from ..core.fusion import INITS, MODELS, build_model
 from ..datasets.arrays import load_arrays
-from ..datasets.halves import CONDITIONS, apply_condition, load_halves
+from ..datasets.halves import CONDITIONS, HALF_WIDTH, apply_condition, load_halves, shift_halves
 from ..files import run_lock, write_json
 from ..training.checkpoint import CheckpointError
 from ..training.loop import evaluate, fit, refuse_existing_run
@@ -43,7 +44,7 @@ from .paper import PAPER_SIZES
 ARRAY_CONDITIONS = {"x+y": "left+right", "y": "right", "x": "left"}
 
 #: Settings that only apply to the MNIST halves, refused with ``arrays``.
-MNIST_ONLY = {"damage": 0.0, "damage_kind": "pixels", "damage_on": "all", "n_val": 10_000}
+MNIST_ONLY = {"damage": 0.0, "damage_kind": "pixels", "damage_on": "all", "n_val": 10_000, "shift": 0}
 #: Where the damage goes: the training and the test images (the paper's protocol as we read it),
 #: or the (validation and) test images only.
 DAMAGE_ON = ("all", "test")
@@ -87,6 +88,7 @@ class TrainConfig:
     arrays: str | None = None
     init: str = "glorot"
     modality_dropout: float = 0.0
+    shift: int = 0
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -105,6 +107,8 @@ class TrainConfig:
             raise ValueError(f"damage_on: expected one of {list(DAMAGE_ON)}, got {self.damage_on!r}")
         if self.init not in INITS:
             raise ValueError(f"init: expected one of {list(INITS)}, got {self.init!r}")
+        if isinstance(self.shift, bool) or not isinstance(self.shift, int) or not 0 <= self.shift < HALF_WIDTH:
+            raise ValueError(f"shift: expected a whole number of pixels in [0, {HALF_WIDTH}), got {self.shift!r}")
         if not 0 <= self.modality_dropout < 1:
             raise ValueError(f"modality_dropout: expected a fraction in [0, 1), got {self.modality_dropout}")
         check_lr(self.lr)
@@ -151,6 +155,10 @@ def condition_errors(model, split, conditions=CONDITIONS):
             for c in conditions}
 
 
+#: Every :class:`TrainConfig` field's default: the value a run written before the field existed had.
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+
 def changed_settings(saved, settings):
     """The names of the :class:`TrainConfig` fields in which ``saved`` differs from ``settings``.
 
@@ -159,8 +167,7 @@ def changed_settings(saved, settings):
     added to :class:`TrainConfig` after it was written, so it had its default value then.
     """
     settings = json.loads(json.dumps(settings))  # tuples -> lists, as stored
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    return sorted(k for k in settings if saved.get(k, defaults[k]) != settings[k])
+    return sorted(k for k in settings if saved.get(k, DEFAULTS[k]) != settings[k])
 
 
 def load_data(config, data_dir=None):
@@ -254,10 +261,11 @@ def _run(config, data_dir, out_dir, resume, log, data):
         return {f"{name}_error": condition_errors(model, split, conditions) if _has_samples(split) else {}
                 for name, split in (("val", data.val), ("test", data.test))}
 
+    augment = functools.partial(shift_halves, max_shift=config.shift) if config.shift else None
     history = fit(model, *data.train, epochs=config.epochs, batch_size=config.batch_size,
                   optimizer=config.optimizer, lr=config.lr, momentum=config.momentum, lr_decay=config.lr_decay,
-                  modality_dropout=config.modality_dropout, seed=config.seed, out_dir=out_dir, resume=resume,
-                  metrics=metrics, settings=config.to_dict(), log=prefixed)
+                  augment=augment, modality_dropout=config.modality_dropout, seed=config.seed, out_dir=out_dir,
+                  resume=resume, metrics=metrics, settings=config.to_dict(), setting_defaults=DEFAULTS, log=prefixed)
     return {"config": config.to_dict(), "history": history, "model": model,
             "final_test_error": history[-1]["test_error"], "seconds": time.perf_counter() - start}
 

@@ -141,7 +141,7 @@ def _check_arrays(path, arrays):
                                   "infinite values")
 
 
-def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None):
+def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None, defaults=None):
     """Load a checkpoint into ``model`` (and ``optimizer`` and ``rng``) in place.
 
     Everything is checked before anything is loaded: a refused checkpoint leaves the model, the
@@ -160,6 +160,10 @@ def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None):
     settings : dict, optional
         Training settings the checkpoint must have been written with: each key must have the
         same value in its ``train_config`` (compared as JSON stores them).
+    defaults : dict, optional
+        The values settings had before they existed: a key of ``settings`` that an older
+        checkpoint lacks is compared as ``defaults[key]``, so that adding an option (off by
+        default) does not orphan the runs written before it. Without it, a missing key differs.
 
     Returns
     -------
@@ -180,8 +184,8 @@ def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None):
     if settings is not None:
         if meta["train_config"] is None:
             raise CheckpointError(f"{path}: meta: train_config is null, so its settings cannot be compared")
-        current = json.loads(json.dumps(settings))
-        changed = sorted(k for k in current if meta["train_config"].get(k) != current[k])
+        current, before = json.loads(json.dumps(settings)), json.loads(json.dumps(defaults or {}))
+        changed = sorted(k for k in current if meta["train_config"].get(k, before.get(k)) != current[k])
         if changed:
             raise CheckpointError(f"{path}: written with other settings ({', '.join(changed)} differ); "
                                   "use another output folder or delete the checkpoint")

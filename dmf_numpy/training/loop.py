@@ -84,8 +84,8 @@ def evaluate(model, x, y, labels, *, batch_size=1000):
 
 
 def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-3, momentum=0.9,
-        lr_decay=1.0, modality_dropout=0.0, validation=None, seed=0, out_dir=None, resume=False,
-        metrics=None, settings=None, log=print):
+        lr_decay=1.0, augment=None, modality_dropout=0.0, validation=None, seed=0, out_dir=None, resume=False,
+        metrics=None, settings=None, setting_defaults=None, log=print):
     """Train a classifier (EMF, IMF or DMF) on arrays with mini-batch gradient descent.
 
     Parameters
@@ -106,6 +106,11 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
         SGD's momentum (ignored by Adam).
     lr_decay : float in (0, 1]
         Factor applied to the learning rate after every epoch (1: constant).
+    augment : callable, optional
+        ``augment(x_batch, y_batch, rng) -> (x_batch, y_batch)``: new training inputs made from
+        each mini-batch (data augmentation, e.g. :func:`dmf_numpy.datasets.halves.shift_halves`),
+        drawing from the shuffling stream so that a resumed run draws the same. Describe it in
+        ``settings``, so that a resume with another one is refused.
     modality_dropout : float in [0, 1)
         Beyond the paper: the fraction of the training samples, drawn anew in every mini-batch,
         that lose one modality, zero-filled (x or y, one half each), so that the model learns to
@@ -127,6 +132,10 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
     settings : dict, optional
         More settings to store in the checkpoint, beside this function's own, and to compare
         on resume.
+    setting_defaults : dict, optional
+        The values ``settings`` had before a version added them: a checkpoint written before a
+        setting existed is compared as if it had held this value (see
+        :func:`~dmf_numpy.training.checkpoint.load_checkpoint`'s ``defaults``).
     log : callable or None
         Receives one progress line per epoch; ``None`` is silent.
 
@@ -158,6 +167,8 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
 
     def batch_loss(batch, rng):
         xb, yb = x[batch], y[batch]
+        if augment is not None:
+            xb, yb = augment(xb, yb, rng)
         if modality_dropout:  # drawn from the shuffling stream, so that a resumed run draws the same
             xb, yb = drop_modalities(xb, yb, rng, rates)
         return model.loss_and_grads(xb, yb, labels[batch])
@@ -171,7 +182,7 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
     return _train(model, batch_loss, labels.shape[0], evaluation, epochs=epochs, batch_size=batch_size,
                   optimizer=optimizer, lr=lr, momentum=momentum, lr_decay=lr_decay, seed=seed,
                   out_dir=out_dir, resume=resume, settings={"modality_dropout": modality_dropout, **(settings or {})},
-                  log=log)
+                  defaults={"modality_dropout": 0.0, **(setting_defaults or {})}, log=log)
 
 
 def fit_generative(model, x, y, *, epochs, batch_size=100, optimizer="adam", lr=1e-3, momentum=0.9,
@@ -261,7 +272,7 @@ def minibatch_epoch(optimizer, n, batch_size, rng, batch_loss):
 
 
 def _train(model, batch_loss, n, evaluation, *, epochs, batch_size, optimizer, lr, momentum, lr_decay,
-           seed, out_dir, resume, settings, log):
+           seed, out_dir, resume, settings, log, defaults=None):
     """The epoch loop of :func:`fit` and :func:`fit_generative` (see the module docstring)."""
     epochs, batch_size = check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size)
     lr_decay, seed = check_lr_decay(lr_decay), check_seed(seed)
@@ -274,7 +285,7 @@ def _train(model, batch_loss, n, evaluation, *, epochs, batch_size, optimizer, l
     if out_dir is not None and not resume:
         refuse_existing_run(out_dir)
     if out_dir is not None and (Path(out_dir) / CHECKPOINT).exists():
-        history = _resume(Path(out_dir) / CHECKPOINT, model, optimizer, rng, settings, log)
+        history = _resume(Path(out_dir) / CHECKPOINT, model, optimizer, rng, settings, defaults, log)
 
     lowest = min((r["train_loss"] for r in history), default=None)  # for the divergence rule
     for epoch in range(len(history), epochs):
@@ -332,9 +343,9 @@ def refuse_existing_run(out_dir):
                               "(--resume, resume=True) or use another output folder")
 
 
-def _resume(checkpoint, model, optimizer, rng, settings, log):
+def _resume(checkpoint, model, optimizer, rng, settings, defaults, log):
     """Load ``checkpoint`` into the model, optimizer and rng if it has these settings; return its history."""
-    history = load_checkpoint(checkpoint, model, optimizer, rng, settings=settings)["history"]
+    history = load_checkpoint(checkpoint, model, optimizer, rng, settings=settings, defaults=defaults)["history"]
     log(f"resumed after epoch {len(history)} from {checkpoint}")
     return history
 
