@@ -11,7 +11,7 @@ import scipy.stats
 
 from dmf_numpy.cli import main
 from dmf_numpy.experiments.claims import COLUMNS, log_loss_gap, paired_verdict, table1_claims
-from dmf_numpy.experiments.study import GRID, PROTOCOLS, protocol_name
+from dmf_numpy.experiments.study import GRID, PROTOCOLS, SCALES, TUNING, protocol_name
 
 from conftest import SHARED_DATA
 
@@ -81,7 +81,8 @@ def test_study_quick_end_to_end(tmp_path, monkeypatch, capsys):
     out = tmp_path / "study"
     assert main(["study", "--quick", "--out", str(out)]) == 0
     rows = list(csv.DictReader(open(out / "claims.csv")))
-    assert tuple(rows[0]) == COLUMNS and len(rows) == len(GRID) * 20
+    # 4 test-error claims and one convergence claim per damage level of each cell
+    assert tuple(rows[0]) == COLUMNS and len(rows) == sum(5 * len(SCALES[scale]["damages"]) for _, scale in GRID)
     assert {r["verdict"] for r in rows} <= {"holds", "does not hold", "inconclusive"}
     header = open(out / "paper@full" / "table1.csv").readline()
     assert open(out / "best_table1.csv").readline() == header  # in table1.csv's format
@@ -90,6 +91,19 @@ def test_study_quick_end_to_end(tmp_path, monkeypatch, capsys):
     assert (out / "claims.png").read_bytes()[:4] == b"\x89PNG"
     summary = (out / "claims.md").read_text()
     assert "| paper@full | " in summary and summary.count("| DMF < IMF, left+right, 0% damage") == len(GRID)
-    progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[study]")]
+    output = capsys.readouterr().out.splitlines()
+    progress = [line for line in output if line.startswith("[study]")]
     assert any(f"{len(GRID)}/{len(GRID)} protocols done" in line for line in progress)
+    tuning = list(csv.DictReader(open(out / "tuning" / "tuning.csv")))
+    assert [r["candidate"] for r in tuning] == list(TUNING) and all("test" not in key for key in tuning[0])
+    chosen = json.loads((out / "tuning" / "tuning.json").read_text())
+    assert chosen["chosen"] == min(tuning, key=lambda r: float(r["val_error_left_right"]))["candidate"]
+    assert choice["tuned"] == TUNING[chosen["chosen"]]
+    regularized = json.loads((out / "regularized@headline" / "config.json").read_text())["train_config"]
+    assert all(regularized[k] == v for k, v in TUNING[chosen["chosen"]].items() if k != "epochs")
+    assert regularized["subset"] == 300 and regularized["epochs"] == 2  # the quick scale on top
+    effects = list(csv.DictReader(open(out / "modality_dropout@reduced.csv")))
+    assert len(effects) == 3 * 3 * 4 and {r["change"] for r in effects} <= {"lower", "higher", "no clear change"}
+    assert "| right | DMF | " in (out / "modality_dropout@reduced.md").read_text()
+    assert any("[tuning] 5/5 trainings done" in line and "the tuning's ETA" in line for line in output)
     assert main(["study", "--protocols", "paper@huge", "--out", str(tmp_path / "x")]) == 2

@@ -99,3 +99,43 @@ def table1_claims(runs, protocol, damages, conditions=("left+right", "right")):
         rows.append({"claim": f"DMF converges faster than IMF, {damage:.0%} damage (mean log10 training-loss gap)",
                      "protocol": protocol, **verdict})
     return [{k: row[k] for k in COLUMNS} for row in rows]
+
+
+#: The columns of :func:`protocol_effects`'s rows.
+EFFECT_COLUMNS = ("condition", "model", "damage", "other_mean", "base_mean", "effect", "ci_low", "ci_high",
+                  "p_value", "n_seeds", "change")
+
+
+def protocol_effects(base, other, damages, conditions=("left+right", "right", "left"),
+                     models=("emf", "imf", "dmf")):
+    """What a protocol changes against another: the final test error of each model, damage level
+    and test input under both, paired over the seeds they share.
+
+    Parameters
+    ----------
+    base, other : dict
+        Runs of two protocols, as in :func:`table1_claims`; a seed fixes the same split, damage
+        masks and initialization in both, so the errors pair.
+    damages, conditions, models : sequences
+
+    Returns
+    -------
+    list of dict
+        One row per (condition, model, damage) with the keys :data:`EFFECT_COLUMNS`: the mean
+        errors, the effect ``other - base`` with its 95 % interval and paired t-test p-value
+        (:func:`paired_verdict`), and ``change``: "lower" or "higher" when the interval excludes
+        0, else "no clear change".
+    """
+    seeds = sorted({s for (_, _, s) in base} & {s for (_, _, s) in other})
+    rows = []
+    for condition in conditions:
+        for model in models:
+            for damage in damages:
+                errors = [[runs[(model, damage, s)][-1]["test_error"][condition] for s in seeds]
+                          for runs in (other, base)]
+                verdict = paired_verdict(*errors)
+                change = {"holds": "lower", "does not hold": "higher"}.get(verdict.pop("verdict"), "no clear change")
+                rows.append({"condition": condition, "model": model, "damage": damage,
+                             "other_mean": float(np.mean(errors[0])), "base_mean": float(np.mean(errors[1])),
+                             **verdict, "change": change})
+    return [{k: row[k] for k in EFFECT_COLUMNS} for row in rows]

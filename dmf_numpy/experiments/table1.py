@@ -58,11 +58,13 @@ def _ignore_interrupts():
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
-def _run_all(jobs, n_workers, log):
-    """Run the training jobs, ``n_workers`` processes at a time; results in job order.
+def run_trainings(jobs, n_workers, log, label="table 1", whole="the table"):
+    """Run training jobs, ``n_workers`` processes at a time; results in job order.
 
-    After each training, one line says how many are done and when the whole table will be.
-    On Ctrl-C the workers are stopped at once; every finished epoch is in its checkpoint.
+    Each job is ``(index, config_dict, data_dir, out_dir, command)``: one
+    :func:`~dmf_numpy.experiments.train_run.run`, resumed if its folder holds a checkpoint.
+    After each training, one line (prefixed ``[label]``) says how many are done and ``whole``'s
+    ETA. On Ctrl-C the workers are stopped at once; every finished epoch is in its checkpoint.
     """
     results, start = [None] * len(jobs), time.perf_counter()
 
@@ -71,8 +73,8 @@ def _run_all(jobs, n_workers, log):
         finished = sum(r is not None for r in results)
         elapsed = time.perf_counter() - start
         eta = elapsed / finished * (len(jobs) - finished)
-        log(f"[table 1] {finished}/{len(jobs)} trainings done in {format_seconds(elapsed)}; "
-            f"the table's ETA {format_seconds(eta)}")
+        log(f"[{label}] {finished}/{len(jobs)} trainings done in {format_seconds(elapsed)}; "
+            f"{whole}'s ETA {format_seconds(eta)}")
 
     if n_workers <= 1:
         for job in jobs:
@@ -123,38 +125,50 @@ def _best_models(summary, condition, damage):
     return {m for m, v in means.items() if v == best}
 
 
+def summary_damages(summary):
+    """The damage levels a summary holds, in increasing order (all of :data:`DAMAGES`, or some)."""
+    return sorted({damage for (_, _, damage) in summary})
+
+
+def paper_error(condition, model, damage):
+    """The paper's Table 1 figure for a cell, or None (no such row in the paper)."""
+    paper = PAPER_TABLE1.get((condition, model))
+    return paper[DAMAGES.index(damage)] if paper else None
+
+
 def table1_rows(summary):
     """One CSV row per (condition, model, damage), with the paper's figure and a best flag."""
     rows = []
     for condition in TABLE_CONDITIONS:
         for model in MODELS:
-            for k, damage in enumerate(DAMAGES):
+            for damage in summary_damages(summary):
                 mean, std, n = summary[(condition, model, damage)]
-                paper = PAPER_TABLE1.get((condition, model))
+                paper = paper_error(condition, model, damage)
                 rows.append({"condition": condition, "model": model.upper(), "damage": damage,
                              "error_mean": round(mean, 3), "error_std": round(std, 3), "n_seeds": n,
-                             "paper_error": paper[k] if paper else "",
+                             "paper_error": "" if paper is None else paper,
                              "best": model in _best_models(summary, condition, damage)})
     return rows
 
 
 def table1_markdown(summary, n_seeds, subtitle=""):
     """Table 1 as Markdown: measured mean ± std, the paper's figure in parentheses, best in bold."""
-    header = "| input | model | " + " | ".join(f"{d:.0%} damage" for d in DAMAGES) + " |"
+    damages = summary_damages(summary)
+    header = "| input | model | " + " | ".join(f"{d:.0%} damage" for d in damages) + " |"
     lines = [f"**Table 1.** Test error (%) on MNIST halves, mean ± std over {n_seeds} seed(s) "
              f"at the end of the fixed schedule; the paper's figure in parentheses; the best "
              f"measured model per column in **bold**.{subtitle}", "", header,
-             "|" + "---|" * (2 + len(DAMAGES))]
+             "|" + "---|" * (2 + len(damages))]
     for condition in TABLE_CONDITIONS:
         for model in MODELS:
             cells = []
-            for k, damage in enumerate(DAMAGES):
+            for damage in damages:
                 mean, std, n = summary[(condition, model, damage)]
                 cell = f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f}"
                 if model in _best_models(summary, condition, damage):
                     cell = f"**{cell}**"
-                paper = PAPER_TABLE1.get((condition, model))
-                cells.append(f"{cell} ({paper[k]:.2f})" if paper else cell)
+                paper = paper_error(condition, model, damage)
+                cells.append(cell if paper is None else f"{cell} ({paper:.2f})")
             lines.append(f"| {CONDITION_LABELS[condition]} | {model.upper()} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -162,10 +176,11 @@ def table1_markdown(summary, n_seeds, subtitle=""):
 def plot_fig4(results, path):
     """Fig. 4: training loss (top) and left+right test accuracy (bottom) per epoch, DMF vs IMF,
     one column per damage level; mean over seeds, the band spans the seeds' min to max."""
-    fig = new_figure((4 * len(DAMAGES), 6.5))
-    axes = fig.subplots(2, len(DAMAGES), sharex=True)
+    damages = sorted({r["config"]["damage"] for r in results})
+    fig = new_figure((4 * len(damages), 6.5))
+    axes = fig.subplots(2, len(damages), sharex=True, squeeze=False)
     colors = {"dmf": "tab:red", "imf": "tab:blue"}
-    for col, damage in enumerate(DAMAGES):
+    for col, damage in enumerate(damages):
         for model, color in colors.items():
             runs = [r["history"] for r in results
                     if r["config"]["model"] == model and r["config"]["damage"] == damage]
@@ -189,7 +204,7 @@ def plot_fig4(results, path):
 
 
 def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=None, log=print,
-               **overrides):
+               damages=DAMAGES, **overrides):
     """Train the 12 × ``seeds`` runs of Table 1 and write the table, figure and histories.
 
     Parameters
@@ -207,6 +222,8 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
         The command line that asked for this, recorded in ``config.json``.
     log : callable
         Receives progress lines.
+    damages : sequence of float
+        The columns to train: all of :data:`DAMAGES` (the paper's), or some of them.
     **overrides
         :class:`~dmf_numpy.experiments.train_run.TrainConfig` fields applied to every run (e.g. ``epochs``).
 
@@ -225,34 +242,38 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
     """
     if seeds < 1 or jobs < 1:
         raise ValueError(f"seeds and jobs: expected positive integers, got {seeds} and {jobs}")
+    damages = tuple(float(d) for d in damages)
+    if not damages or not set(damages) <= set(DAMAGES) or len(set(damages)) != len(damages):
+        raise ValueError(f"damages: expected some of the paper's levels {list(DAMAGES)}, each once, "
+                         f"got {list(damages)}")
     out_dir = Path(out_dir)
     settings = {**(QUICK if quick else {}), **overrides}
     configs = [TrainConfig(model=m, damage=d, seed=s, **settings)
-               for s in range(seeds) for d in DAMAGES for m in MODELS]
+               for s in range(seeds) for d in sorted(damages) for m in MODELS]
     base = {k: v for k, v in configs[0].to_dict().items() if k not in ("model", "damage", "seed")}
     command = command or f"run_table1({str(out_dir)!r})"
     with run_lock(out_dir, command):
-        return _run_table1(out_dir, configs, base, seeds, jobs, quick, data_dir, command, log)
+        return _run_table1(out_dir, configs, base, seeds, sorted(damages), jobs, quick, data_dir, command, log)
 
 
-def _run_table1(out_dir, configs, base, seeds, jobs, quick, data_dir, command, log):
+def _run_table1(out_dir, configs, base, seeds, damages, jobs, quick, data_dir, command, log):
     # its runs would be resumed or mixed into this table
     refuse_other_settings(out_dir / "config.json", base, key="train_config", kind="Table 1 ")
     load_mnist(data_dir)  # find (or download) the data once, before starting the workers
     run_info = {
         "command": command,
-        "seeds": list(range(seeds)), "damages": list(DAMAGES), "models": list(MODELS),
+        "seeds": list(range(seeds)), "damages": damages, "models": list(MODELS),
         "quick": quick, "jobs": jobs, "train_config": base,
         "machine": machine_description(),
     }
     write_json(out_dir / "config.json", {**run_info, "status": "running"})
-    log(f"Table 1: {len(configs)} trainings ({seeds} seed(s) × {len(DAMAGES)} damage levels × "
+    log(f"Table 1: {len(configs)} trainings ({seeds} seed(s) × {len(damages)} damage levels × "
         f"EMF, IMF, DMF), {base['epochs']} epochs each, {jobs} at a time, into {out_dir}/")
     start = time.perf_counter()
     jobs_list = [(k, c.to_dict(), data_dir, out_dir / "runs" / c.run_name, f"{command} ({c.run_name})")
                  for k, c in enumerate(configs)]
     try:
-        results = _run_all(jobs_list, jobs, log)
+        results = run_trainings(jobs_list, jobs, log)
     except KeyboardInterrupt:
         log(f"[table 1] interrupted; every finished epoch is saved in {out_dir}/runs/: "
             "resume with the same command")
