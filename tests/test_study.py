@@ -10,8 +10,10 @@ import pytest
 import scipy.stats
 
 from dmf_numpy.cli import main
-from dmf_numpy.experiments.claims import COLUMNS, log_loss_gap, paired_verdict, table1_claims
-from dmf_numpy.experiments.study import GRID, PROTOCOLS, SCALES, TUNING, protocol_name
+from dmf_numpy.experiments.claims import (COLUMNS, EFFECT_COLUMNS, log_loss_gap, paired_verdict, protocol_effects,
+                                          table1_claims)
+from dmf_numpy.experiments.study import GRID, PROTOCOLS, SCALES, TUNING, effects_markdown, protocol_name
+from dmf_numpy.experiments.table1 import TABLE_CONDITIONS, run_table1, table1_markdown, table1_rows
 
 from conftest import SHARED_DATA
 
@@ -107,3 +109,34 @@ def test_study_quick_end_to_end(tmp_path, monkeypatch, capsys):
     assert "| right | DMF | " in (out / "modality_dropout@reduced.md").read_text()
     assert any("[tuning] 5/5 trainings done" in line and "the tuning's ETA" in line for line in output)
     assert main(["study", "--protocols", "paper@huge", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_a_table_of_some_damage_levels_puts_the_papers_figures_in_their_columns():
+    summary = {(c, m, d): (1.0, 0.1, 5) for c in TABLE_CONDITIONS for m in ("emf", "imf", "dmf") for d in (0.0, 0.7)}
+    text = table1_markdown(summary, 5)
+    assert "| input | model | 0% damage | 70% damage |" in text
+    assert "| left+right | DMF | **1.00 ± 0.10** (1.40) | **1.00 ± 0.10** (9.40) |" in text
+    rows = table1_rows(summary)
+    assert [(r["damage"], r["paper_error"]) for r in rows if (r["condition"], r["model"]) == ("right", "IMF")] \
+        == [(0.0, 51.3), (0.7, 82.9)]
+
+
+@pytest.mark.parametrize("damages", [(), (0.2,), (0.0, 0.0)])
+def test_damage_levels_outside_the_papers_are_refused(tmp_path, damages):
+    with pytest.raises(ValueError, match="damages: expected some of the paper's levels"):
+        run_table1(tmp_path, damages=damages)
+    assert not tmp_path.joinpath("config.json").exists()
+
+
+def test_the_modality_dropout_report_pairs_the_seeds_of_two_protocols():
+    base, other = synthetic_runs(0.0, seeds=4), synthetic_runs(0.0, seeds=4)
+    for key, history in other.items():  # every right-only error 10 points lower, each seed a little differently
+        other[key] = [{**r, "test_error": {**r["test_error"], "right": r["test_error"]["right"] - 10 - 0.1 * key[2]}}
+                      for r in history]
+    effects = protocol_effects(base, other, (0.0, 0.3), conditions=("left+right", "right"))
+    assert len(effects) == 2 * 3 * 2 and all(tuple(r) == EFFECT_COLUMNS for r in effects)
+    right = [r for r in effects if r["condition"] == "right"]
+    assert all(r["effect"] == pytest.approx(-10.15) and r["change"] == "lower" for r in right)
+    assert all(r["effect"] == 0 and r["change"] == "no clear change" for r in effects if r["condition"] == "left+right")
+    text = effects_markdown(effects, "title")
+    assert "| right | DMF | " in text and "-10.15 [" in text

@@ -2,22 +2,27 @@
 protocols, a verdict on every claim from paired seeds, and the protocol chosen on validation.
 
 Each protocol is a set of :class:`~dmf_numpy.experiments.train_run.TrainConfig` overrides of the
-committed Table 1 protocol, run as a whole Table 1 (:func:`~dmf_numpy.experiments.table1.run_table1`)
-into ``out_dir/<protocol>/`` (its ``table1.csv``, ``table1.md``, ``fig4.png`` and runs). Then:
+committed Table 1 protocol, run as a Table 1 (:func:`~dmf_numpy.experiments.table1.run_table1`)
+into ``out_dir/<protocol>@<scale>/`` (its ``table1.csv``, ``table1.md``, ``fig4.png`` and runs).
+The protocol ``regularized`` is the one search of the grid: first :func:`run_tuning` trains the
+candidates of :data:`TUNING` once each into ``out_dir/tuning/`` and picks one on the validation
+split (``tuning.csv``, ``tuning.json``); then all three models get it. Then:
 
 - ``claims.csv``: every claim of Table 1 and Fig. 4 under every protocol, with the effect, its
   95 % confidence interval, the paired t-test's p-value and a verdict
   (:func:`dmf_numpy.experiments.claims.table1_claims`);
 - ``claims.md``: the verdicts counted per protocol, and every claim as a table;
 - ``claims.png``: the effects and their intervals, by protocol;
+- ``modality_dropout@<scale>.csv`` and ``.md``: what modality dropout changes against the
+  committed protocol, per model, damage level and test input
+  (:func:`dmf_numpy.experiments.claims.protocol_effects`);
 - ``best_table1.csv``: the Table 1 of the protocol chosen on the *validation* split (the lowest
-  mean validation error of DMF with both halves over the damage levels and seeds, among the
-  protocols run at the scale most of them ran at); ``choice.json`` says why. The test set
-  chooses nothing.
+  mean validation error of DMF with both halves at 0 % damage over the seeds, among the
+  protocols trained on the most images); ``choice.json`` says why. The test set chooses nothing.
 
-The grid (:data:`PROTOCOLS`) and its scale (:data:`SCALES`) are declared here, with the reductions
-the compute budget asks for. Interrupted? Run the same command again: every finished epoch of
-every training is kept.
+The grid (:data:`PROTOCOLS`, :data:`GRID`) and its scales (:data:`SCALES`) are declared here,
+with the reductions the compute budget asks for. Interrupted? Run the same command again: every
+finished epoch of every training is kept.
 """
 
 from __future__ import annotations
