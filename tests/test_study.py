@@ -12,8 +12,9 @@ import scipy.stats
 from dmf_numpy.cli import main
 from dmf_numpy.experiments.claims import (COLUMNS, EFFECT_COLUMNS, log_loss_gap, paired_verdict, protocol_effects,
                                           table1_claims)
-from dmf_numpy.experiments.study import GRID, PROTOCOLS, SCALES, TUNING, effects_markdown, protocol_name
-from dmf_numpy.experiments.table1 import TABLE_CONDITIONS, run_table1, table1_markdown, table1_rows
+from dmf_numpy.experiments.study import (GRID, PROTOCOLS, SCALES, TUNING, cell_work, effects_markdown, protocol_name,
+                                         study_eta)
+from dmf_numpy.experiments.table1 import DAMAGES, TABLE_CONDITIONS, run_table1, table1_markdown, table1_rows
 
 from conftest import SHARED_DATA
 
@@ -140,3 +141,15 @@ def test_the_modality_dropout_report_pairs_the_seeds_of_two_protocols():
     assert all(r["effect"] == 0 and r["change"] == "no clear change" for r in effects if r["condition"] == "left+right")
     text = effects_markdown(effects, "title")
     assert "| right | DMF | " in text and "-10.15 [" in text
+
+
+def test_the_studys_eta_extrapolates_each_models_measured_pace_to_the_cells_left():
+    runs = {key: [{**r, "seconds": {"emf": 1.0, "imf": 1.0, "dmf": 3.0}[key[0]]} for r in history]
+            for key, history in synthetic_runs(0.0, seeds=2).items()}  # 8 runs per model, 3 epochs each
+    work = {"done": {"emf": 240, "imf": 240, "dmf": 240}, "left": {"emf": 480, "imf": 480, "dmf": 480}}
+    # paces: 24 s / 240 (EMF, IMF) and 72 s / 240 (DMF); the cell left has twice the work
+    assert study_eta({"done": runs}, work, jobs=1) == pytest.approx(2 * (24 + 24 + 72))
+    assert study_eta({"done": runs}, work, jobs=2) == pytest.approx(24 + 24 + 72)
+    assert study_eta({"done": runs, "left": runs}, work, jobs=1) == 0
+    assert cell_work({"subset": 300, "epochs": 2}, 2, (0.0, 0.7)) == {m: 2 * 2 * 2 * 300 for m in ("emf", "imf", "dmf")}
+    assert cell_work({}, 5, DAMAGES)["dmf"] == 5 * 4 * 20 * 50_000

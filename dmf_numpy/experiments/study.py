@@ -34,12 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.halves import MNIST_TRAIN_COUNT
 from ..datasets.mnist import load_mnist
 from ..files import write_csv, write_json, write_text
 from ..training.loop import format_seconds
 from .claims import COLUMNS, EFFECT_COLUMNS, protocol_effects, table1_claims
 from .common import holds_output_folder, new_figure, save_figure
-from .table1 import DAMAGES, run_table1, run_trainings
+from .table1 import DAMAGES, MODELS, run_table1, run_trainings
 from .train_run import TrainConfig
 
 #: The placeholder of a protocol whose overrides the tuning chooses (:func:`run_tuning`).
@@ -187,20 +188,20 @@ def run_study(out_dir, *, quick=False, jobs=1, data_dir=None, grid=None, log=pri
     tuned = None
     if any(PROTOCOLS[protocol] is TUNED for protocol, _ in grid):
         tuned = run_tuning(out_dir / "tuning", quick=quick, jobs=jobs, data_dir=data_dir, log=log)
-    for number, (protocol, scale) in enumerate(grid, 1):
-        name = protocol_name(protocol, scale)
-        settings = cell_settings(tuned if PROTOCOLS[protocol] is TUNED else PROTOCOLS[protocol], scale, quick)
-        seeds, damages = (QUICK if quick else SCALES[scale])["seeds"], SCALES[scale]["damages"]
+    cells = {protocol_name(protocol, scale): (  # the settings, seeds and damage levels of each cell
+        cell_settings(tuned if PROTOCOLS[protocol] is TUNED else PROTOCOLS[protocol], scale, quick),
+        (QUICK if quick else SCALES[scale])["seeds"], SCALES[scale]["damages"]) for protocol, scale in grid}
+    for number, (name, (settings, seeds, damages)) in enumerate(cells.items(), 1):
         log(f"[study] {name}: {settings or 'the committed protocol'}, {seeds} seeds")
         run_table1(out_dir / name, seeds=seeds, jobs=jobs, data_dir=data_dir, command=f"study {name}", log=log,
                    damages=damages, **settings)
         runs_of[name] = runs = read_runs(out_dir / name)
         rows += table1_claims(runs, name, damages)
-        scores[name] = {"scale": scale, "training_images": settings.get("subset") or "all",
+        scores[name] = {"scale": name.split("@")[1], "training_images": settings.get("subset") or "all",
                         "dmf_val_error_left_right": validation_score(runs)}
-        elapsed = time.perf_counter() - start
-        log(f"[study] {number}/{len(grid)} protocols done in {format_seconds(elapsed)}; the study's ETA "
-            f"{format_seconds(elapsed / number * (len(grid) - number))}")
+        eta = study_eta(runs_of, {n: cell_work(*cells[n]) for n in cells}, jobs)
+        log(f"[study] {number}/{len(cells)} protocols done in {format_seconds(time.perf_counter() - start)}; "
+            f"the study's ETA {format_seconds(eta)}")
     write_csv(out_dir / "claims.csv", [{k: _rounded(row[k]) for k in COLUMNS} for row in rows], list(COLUMNS))
     write_text(out_dir / "claims.md", claims_markdown(rows))
     plot_claims(rows, out_dir / "claims.png")
@@ -216,6 +217,28 @@ def run_study(out_dir, *, quick=False, jobs=1, data_dir=None, grid=None, log=pri
                                          "validation": scores, "tuned": tuned, "quick": quick})
     log(f"[study] wrote {out_dir}/claims.csv, claims.png, best_table1.csv ({best}, chosen on validation)")
     return rows
+
+
+def cell_work(settings, seeds, damages):
+    """The training work of one cell of the grid, per model, in image-epochs (the images one
+    training runs over, times its epochs, summed over the cell's trainings)."""
+    config = TrainConfig(**settings)
+    images = min(config.subset or math.inf, MNIST_TRAIN_COUNT - config.n_val)
+    return {model: seeds * len(damages) * config.epochs * images for model in MODELS}
+
+
+def study_eta(runs_of, work_of, jobs):
+    """Seconds until the cells not in ``runs_of`` are done, ``jobs`` trainings at a time.
+
+    Each model's pace is measured on the finished cells: the seconds their epochs took (as
+    their histories recorded them, in whichever invocation trained them, so resumed cells count
+    too) per image-epoch of :func:`cell_work`. A rough figure: an epoch's evaluation does not
+    scale with the training images.
+    """
+    seconds = {m: sum(r["seconds"] for runs in runs_of.values() for (model, _, _), history in runs.items()
+                      if model == m for r in history) for m in MODELS}
+    pace = {m: seconds[m] / sum(work_of[n][m] for n in runs_of) for m in MODELS}
+    return sum(work_of[n][m] * pace[m] for n in work_of if n not in runs_of for m in MODELS) / jobs
 
 
 def _images(score):
