@@ -87,6 +87,13 @@ def test_table1_quick_end_to_end(tmp_path, monkeypatch, capsys):
     assert sum(r["best"] == "True" for r in rows) >= 12  # at least one best per column
     config = json.loads((out / "config.json").read_text())
     assert config["status"] == "done" and config["train_config"]["epochs"] == 2
+    histories = [json.loads(p.read_text()) for p in out.glob("runs/*/history.json")]
+    assert len(histories) == 12 and config["training_seconds_all_invocations"] == pytest.approx(
+        sum(r["seconds"] for h in histories for r in h), abs=0.1)
+    assert main(["table1", "--quick", "--epochs", "2", "--subset", "1500", "--out", str(out)]) == 0  # all resumed
+    again = json.loads((out / "config.json").read_text())
+    assert again["training_seconds_all_invocations"] == config["training_seconds_all_invocations"]
+    assert again["total_seconds"] < config["total_seconds"]
     assert (out / "runs" / "dmf_damage0.70_seed0" / "history.csv").exists()
     assert "DMF" in (out / "table1.md").read_text()
 

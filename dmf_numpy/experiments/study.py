@@ -143,7 +143,8 @@ def run_tuning(out_dir, *, quick=False, jobs=1, data_dir=None, log=print):
         + ", ".join(names))
     results = run_trainings(jobs_list, jobs, log, label="tuning", whole="the tuning")
     rows = [{"candidate": name, "settings": json.dumps(TUNING[name], sort_keys=True),
-             "epochs": len(result["history"]), "val_error_left_right": result["history"][-1]["val_error"]["left+right"]}
+             "epochs": len(result["history"]),
+             "val_error_left_right": round(result["history"][-1]["val_error"]["left+right"], 4)}
             for name, result in zip(names, results)]
     chosen = min(rows, key=lambda row: row["val_error_left_right"])["candidate"]
     write_csv(out_dir / "tuning.csv", rows)

@@ -286,9 +286,12 @@ def _run_table1(out_dir, configs, base, seeds, damages, jobs, quick, data_dir, c
     write_csv(out_dir / "table1.csv", table1_rows(summary))
     plot_fig4(results, out_dir / "fig4.png")
     per_seed = seconds / seeds
-    # Wall time of this invocation (runs finished by an earlier, interrupted one are not counted).
+    # Wall time of this invocation (runs finished by an earlier, interrupted one are not counted),
+    # and the seconds every epoch of every training took, whenever it ran (from the histories).
+    training_seconds = sum(record["seconds"] for r in results for record in r["history"])
     write_json(out_dir / "config.json", {**run_info, "status": "done", "total_seconds": round(seconds, 1),
-                                         "seconds_per_seed": round(per_seed, 1)})
+                                         "seconds_per_seed": round(per_seed, 1),
+                                         "training_seconds_all_invocations": round(training_seconds, 1)})
     log(f"done in {seconds / 60:.1f} min ({per_seed / 60:.1f} min per seed); wrote "
         f"{out_dir}/table1.md, table1.csv, fig4.png, config.json and runs/")
     return summary
