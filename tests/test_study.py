@@ -153,3 +153,6 @@ def test_the_studys_eta_extrapolates_each_models_measured_pace_to_the_cells_left
     assert study_eta({"done": runs, "left": runs}, work, jobs=1) == 0
     assert cell_work({"subset": 300, "epochs": 2}, 2, (0.0, 0.7)) == {m: 2 * 2 * 2 * 300 for m in ("emf", "imf", "dmf")}
     assert cell_work({}, 5, DAMAGES)["dmf"] == 5 * 4 * 20 * 50_000
+    started = {key: history[:1] for key, history in synthetic_runs(0.0, seeds=2).items()}  # 1 of 3 epochs run
+    assert cell_work({"subset": 300, "epochs": 3}, 2, DAMAGES, runs=started) == {m: 2 * 4 * 2 * 300
+                                                                                for m in ("emf", "imf", "dmf")}

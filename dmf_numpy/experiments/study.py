@@ -200,7 +200,8 @@ def run_study(out_dir, *, quick=False, jobs=1, data_dir=None, grid=None, log=pri
         rows += table1_claims(runs, name, damages)
         scores[name] = {"scale": name.split("@")[1], "training_images": settings.get("subset") or "all",
                         "dmf_val_error_left_right": validation_score(runs)}
-        eta = study_eta(runs_of, {n: cell_work(*cells[n]) for n in cells}, jobs)
+        eta = study_eta(runs_of, {n: cell_work(*cells[n], runs=None if n in runs_of else read_runs(out_dir / n))
+                                  for n in cells}, jobs)
         log(f"[study] {number}/{len(cells)} protocols done in {format_seconds(time.perf_counter() - start)}; "
             f"the study's ETA {format_seconds(eta)}")
     write_csv(out_dir / "claims.csv", [{k: _rounded(row[k]) for k in COLUMNS} for row in rows], list(COLUMNS))
@@ -220,18 +221,22 @@ def run_study(out_dir, *, quick=False, jobs=1, data_dir=None, grid=None, log=pri
     return rows
 
 
-def cell_work(settings, seeds, damages):
+def cell_work(settings, seeds, damages, runs=None):
     """The training work of one cell of the grid, per model, in image-epochs (the images one
-    training runs over, times its epochs, summed over the cell's trainings)."""
+    training runs over, times its epochs, summed over the cell's trainings), less the epochs
+    that ``runs`` (what the cell's folder already holds, :func:`read_runs`) have done."""
     config = TrainConfig(**settings)
     images = min(config.subset or math.inf, MNIST_TRAIN_COUNT - config.n_val)
-    return {model: seeds * len(damages) * config.epochs * images for model in MODELS}
+    done = {m: sum(len(history) for (model, _, _), history in (runs or {}).items() if model == m) for m in MODELS}
+    return {m: (seeds * len(damages) * config.epochs - done[m]) * images for m in MODELS}
 
 
 def study_eta(runs_of, work_of, jobs):
     """Seconds until the cells not in ``runs_of`` are done, ``jobs`` trainings at a time.
 
-    Each model's pace is measured on the finished cells: the seconds their epochs took (as
+    ``work_of`` holds every cell's work (:func:`cell_work`): all of it for the cells in
+    ``runs_of``, what is left of it for the others. Each model's pace is measured on the
+    finished cells: the seconds their epochs took (as
     their histories recorded them, in whichever invocation trained them, so resumed cells count
     too) per image-epoch of :func:`cell_work`. A rough figure: an epoch's evaluation does not
     scale with the training images.
