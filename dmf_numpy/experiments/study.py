@@ -236,10 +236,9 @@ def study_eta(runs_of, work_of, jobs):
 
     ``work_of`` holds every cell's work (:func:`cell_work`): all of it for the cells in
     ``runs_of``, what is left of it for the others. Each model's pace is measured on the
-    finished cells: the seconds their epochs took (as
-    their histories recorded them, in whichever invocation trained them, so resumed cells count
-    too) per image-epoch of :func:`cell_work`. A rough figure: an epoch's evaluation does not
-    scale with the training images.
+    finished cells: the seconds their epochs took (as their histories recorded them, in
+    whichever invocation trained them, so resumed cells count too) per image-epoch. A rough
+    figure: an epoch's evaluation does not scale with the training images.
     """
     seconds = {m: sum(r["seconds"] for runs in runs_of.values() for (model, _, _), history in runs.items()
                       if model == m for r in history) for m in MODELS}
@@ -252,7 +251,7 @@ def _images(score):
 
 
 def write_modality_dropout_report(runs_of, out_dir, log):
-    """``modality_dropout.csv`` and ``.md``: what training with modality dropout changes, against
+    """``modality_dropout@<scale>.csv`` and ``.md``: what training with modality dropout changes, against
     the committed protocol at the same scale, per model, damage and test input (paired seeds).
     Written for each scale at which the grid holds both protocols."""
     for scale in SCALES:
