@@ -33,8 +33,8 @@ from ..core.fusion import INITS, MODELS, build_model
 from ..datasets.arrays import load_arrays
 from ..datasets.halves import CONDITIONS, HALF_WIDTH, apply_condition, load_halves, shift_halves
 from ..files import run_lock, write_json
-from ..training.checkpoint import CheckpointError
-from ..training.loop import evaluate, fit, refuse_existing_run
+from ..training.checkpoint import CheckpointError, changed_settings
+from ..training.loop import check_modality_dropout, evaluate, fit, refuse_existing_run
 from ..training.optim import OPTIMIZERS, check_lr, check_lr_decay, check_momentum
 from ..training.pretrain import pretrain
 from .paper import PAPER_SIZES
@@ -109,8 +109,7 @@ class TrainConfig:
             raise ValueError(f"init: expected one of {list(INITS)}, got {self.init!r}")
         if isinstance(self.shift, bool) or not isinstance(self.shift, int) or not 0 <= self.shift < HALF_WIDTH:
             raise ValueError(f"shift: expected a whole number of pixels in [0, {HALF_WIDTH}), got {self.shift!r}")
-        if not 0 <= self.modality_dropout < 1:
-            raise ValueError(f"modality_dropout: expected a fraction in [0, 1), got {self.modality_dropout}")
+        check_modality_dropout(self.modality_dropout)
         check_lr(self.lr)
         check_momentum(self.momentum)
         check_lr_decay(self.lr_decay)
@@ -157,17 +156,6 @@ def condition_errors(model, split, conditions=CONDITIONS):
 
 #: Every :class:`TrainConfig` field's default: the value a run written before the field existed had.
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-
-
-def changed_settings(saved, settings):
-    """The names of the :class:`TrainConfig` fields in which ``saved`` differs from ``settings``.
-
-    Both are dicts of fields as :meth:`TrainConfig.to_dict` gives them (``saved`` as read back
-    from JSON); only the keys of ``settings`` are compared. A field missing from ``saved`` was
-    added to :class:`TrainConfig` after it was written, so it had its default value then.
-    """
-    settings = json.loads(json.dumps(settings))  # tuples -> lists, as stored
-    return sorted(k for k in settings if saved.get(k, DEFAULTS[k]) != settings[k])
 
 
 def load_data(config, data_dir=None):
@@ -282,7 +270,7 @@ def refuse_other_settings(path, settings, *, key=None, kind=""):
         return
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
-        changed = changed_settings(saved if key is None else saved[key], settings)
+        changed = changed_settings(saved if key is None else saved[key], settings, DEFAULTS)
     except (OSError, ValueError, KeyError, AttributeError, TypeError) as err:
         raise CheckpointError(f"{path}: not a readable {kind or 'run '}config.json ({err}); use another output "
                               "folder or delete it") from None

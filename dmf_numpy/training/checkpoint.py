@@ -141,6 +141,19 @@ def _check_arrays(path, arrays):
                                   "infinite values")
 
 
+def changed_settings(saved, settings, defaults=None):
+    """The keys of ``settings`` whose value ``saved`` does not hold, compared as JSON stores them
+    (tuples as lists).
+
+    ``saved`` is a settings dict read back from JSON. A key it lacks is compared as
+    ``defaults[key]``: the value a setting had before it existed, so that adding an option (off
+    by default) does not orphan the runs written before it. Without ``defaults``, a missing key
+    differs.
+    """
+    current, before = json.loads(json.dumps(settings)), json.loads(json.dumps(defaults or {}))
+    return sorted(k for k in current if saved.get(k, before.get(k)) != current[k])
+
+
 def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None, defaults=None):
     """Load a checkpoint into ``model`` (and ``optimizer`` and ``rng``) in place.
 
@@ -161,9 +174,7 @@ def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None, def
         Training settings the checkpoint must have been written with: each key must have the
         same value in its ``train_config`` (compared as JSON stores them).
     defaults : dict, optional
-        The values settings had before they existed: a key of ``settings`` that an older
-        checkpoint lacks is compared as ``defaults[key]``, so that adding an option (off by
-        default) does not orphan the runs written before it. Without it, a missing key differs.
+        The values settings had before they existed (see :func:`changed_settings`).
 
     Returns
     -------
@@ -184,8 +195,7 @@ def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None, def
     if settings is not None:
         if meta["train_config"] is None:
             raise CheckpointError(f"{path}: meta: train_config is null, so its settings cannot be compared")
-        current, before = json.loads(json.dumps(settings)), json.loads(json.dumps(defaults or {}))
-        changed = sorted(k for k in current if meta["train_config"].get(k, before.get(k)) != current[k])
+        changed = changed_settings(meta["train_config"], settings, defaults)
         if changed:
             raise CheckpointError(f"{path}: written with other settings ({', '.join(changed)} differ); "
                                   "use another output folder or delete the checkpoint")

@@ -161,8 +161,7 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
     x, y, labels = model.check_inputs(x, y, labels)
     if validation is not None:
         validation = model.check_inputs(*_triple("validation", validation))
-    if not 0 <= modality_dropout < 1:
-        raise ValueError(f"modality_dropout: expected a fraction in [0, 1), got {modality_dropout}")
+    check_modality_dropout(modality_dropout)
     rates = (1 - modality_dropout, modality_dropout / 2, modality_dropout / 2)  # both, x only, y only
 
     def batch_loss(batch, rng):
@@ -415,6 +414,13 @@ def check_drop_rates(drop_rates):
         raise ValueError("drop_rates: expected 3 non-negative probabilities (both, x only, y only) "
                          f"summing to 1, got {drop_rates!r}")
     return rates
+
+
+def check_modality_dropout(p):
+    """Return ``p`` if it is a fraction in [0, 1) (:func:`fit`'s ``modality_dropout``), else raise ValueError."""
+    if not 0 <= p < 1:
+        raise ValueError(f"modality_dropout: expected a fraction in [0, 1), got {p}")
+    return p
 
 
 def drop_modalities(x, y, rng, drop_rates=DROP_RATES):
