@@ -320,12 +320,13 @@ def plot_claims(rows, path):
     fig = new_figure((12, 7))
     axes = fig.subplots(2, 1, sharex=True)
     for ax, condition in zip(axes, ("left+right", "right")):
-        labels = [f"{other.upper()} {d:.0%}" for d in DAMAGES for other in ("imf", "emf")]
-        claims = [f"DMF < {label.split()[0]}, {condition}, {label.split()[1]} damage" for label in labels]
+        cells = [(other.upper(), f"{d:.0%}") for d in DAMAGES for other in ("imf", "emf")]
+        labels = [f"{other} {damage}" for other, damage in cells]
+        # a claim's x position: its cell's, whatever damage levels a protocol ran
+        position = {f"DMF < {other}, {condition}, {damage} damage": i for i, (other, damage) in enumerate(cells)}
         for k, protocol in enumerate(protocols):
-            picked = [r for r in rows if r["protocol"] == protocol and r["claim"].startswith(tuple(claims))]
-            at = np.array([next(i for i, c in enumerate(claims) if r["claim"].startswith(c)) for r in picked])
-            x = at + (k - (len(protocols) - 1) / 2) * 0.12
+            picked = [r for r in rows if r["protocol"] == protocol and r["claim"].split(" (")[0] in position]
+            x = np.array([position[r["claim"].split(" (")[0]] for r in picked]) + (k - (len(protocols) - 1) / 2) * 0.12
             effect = np.array([r["effect"] for r in picked])
             low, high = np.array([r["ci_low"] for r in picked]), np.array([r["ci_high"] for r in picked])
             ax.errorbar(x, effect, yerr=[np.nan_to_num(effect - low), np.nan_to_num(high - effect)], fmt="o",
