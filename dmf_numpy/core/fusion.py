@@ -205,6 +205,13 @@ def _sigmoid_layer(terms, b):
 INITS = ("glorot", "fan_in")
 
 
+def check_init(init):
+    """Return ``init`` if it names one of :data:`INITS`, else raise ValueError."""
+    if not isinstance(init, str) or init not in INITS:
+        raise ValueError(f"init: expected one of {list(INITS)}, got {init!r}")
+    return init
+
+
 def add_layer(params, rng, blocks, bias_name, size_out, dtype, init="glorot"):
     """Add one layer's initialized weight blocks and bias to ``params``.
 
@@ -305,9 +312,7 @@ class FusionNet:
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype: expected float32 or float64, got {self.dtype}")
         self.seed = check_seed(seed)
-        if not isinstance(init, str) or init not in INITS:
-            raise ValueError(f"init: expected one of {list(INITS)}, got {init!r}")
-        self.init = init
+        self.init = check_init(init)
         self.shared_levels, self.fusion_levels = (tuple(v) for v in self.levels(self.L))
         self.tower_depth = max(self.fusion_levels)
         self.params = self._init_params(np.random.default_rng(seed))

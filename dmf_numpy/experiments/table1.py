@@ -242,18 +242,18 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
     """
     if seeds < 1 or jobs < 1:
         raise ValueError(f"seeds and jobs: expected positive integers, got {seeds} and {jobs}")
-    damages = tuple(float(d) for d in damages)
+    damages = sorted(float(d) for d in damages)
     if not damages or not set(damages) <= set(DAMAGES) or len(set(damages)) != len(damages):
         raise ValueError(f"damages: expected some of the paper's levels {list(DAMAGES)}, each once, "
                          f"got {list(damages)}")
     out_dir = Path(out_dir)
     settings = {**(QUICK if quick else {}), **overrides}
     configs = [TrainConfig(model=m, damage=d, seed=s, **settings)
-               for s in range(seeds) for d in sorted(damages) for m in MODELS]
+               for s in range(seeds) for d in damages for m in MODELS]
     base = {k: v for k, v in configs[0].to_dict().items() if k not in ("model", "damage", "seed")}
     command = command or f"run_table1({str(out_dir)!r})"
     with run_lock(out_dir, command):
-        return _run_table1(out_dir, configs, base, seeds, sorted(damages), jobs, quick, data_dir, command, log)
+        return _run_table1(out_dir, configs, base, seeds, damages, jobs, quick, data_dir, command, log)
 
 
 def _run_table1(out_dir, configs, base, seeds, damages, jobs, quick, data_dir, command, log):

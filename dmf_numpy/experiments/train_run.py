@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from ..core.checks import check_seed
-from ..core.fusion import INITS, MODELS, build_model
+from ..core.fusion import MODELS, build_model, check_init
 from ..datasets.arrays import load_arrays
 from ..datasets.halves import CONDITIONS, HALF_WIDTH, apply_condition, load_halves, shift_halves
 from ..files import run_lock, write_json
@@ -105,8 +105,7 @@ class TrainConfig:
         check_seed(self.seed)
         if self.damage_on not in DAMAGE_ON:
             raise ValueError(f"damage_on: expected one of {list(DAMAGE_ON)}, got {self.damage_on!r}")
-        if self.init not in INITS:
-            raise ValueError(f"init: expected one of {list(INITS)}, got {self.init!r}")
+        check_init(self.init)
         if isinstance(self.shift, bool) or not isinstance(self.shift, int) or not 0 <= self.shift < HALF_WIDTH:
             raise ValueError(f"shift: expected a whole number of pixels in [0, {HALF_WIDTH}), got {self.shift!r}")
         check_modality_dropout(self.modality_dropout)
