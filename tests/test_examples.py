@@ -97,16 +97,49 @@ def test_path_plot_on_a_small_subset(tmp_path):
             assert imf == 0.0 and 0 < dmf < 1  # IMF: Eq. 2 alone; DMF: both terms of Eq. 5
 
 
-def test_the_worked_example_matches_the_code():
-    """derivations/06_worked_example.md holds exactly the numbers examples/worked_example.py computes."""
+def import_worked_example():
     sys.path.insert(0, str(EXAMPLES))
     try:
         import worked_example
     finally:
         sys.path.remove(str(EXAMPLES))
+    return worked_example
+
+
+def test_the_worked_example_matches_the_code():
+    """derivations/06_worked_example.md holds exactly the numbers examples/worked_example.py computes,
+    in every one of its generated parts."""
+    worked_example = import_worked_example()
     document = worked_example.DOCUMENT.read_text(encoding="utf-8")
     assert worked_example.with_tables(document) == document
-    drifted = document.replace("| (0.6225, 0.6792) |", "| (0.6225, 0.6793) |", 1)
-    assert drifted != document and worked_example.with_tables(drifted) != drifted  # a drifted number is caught
+    assert list(worked_example.PARTS) == ["parameters", "by hand", "fork", "numbers"]
+    for name in worked_example.PARTS:  # a drifted number in any part is caught, and rewritten
+        start = document.index(worked_example.begin(name)) + len(worked_example.begin(name))
+        number = re.compile(r"\d\.\d+").search(document, start)
+        assert number.end() < document.index(worked_example.end(name)), name
+        digit = number.end() - 1
+        drifted = document[:digit] + str((int(document[digit]) + 1) % 10) + document[digit + 1:]
+        assert drifted != document and worked_example.with_tables(drifted) == document, name
     result = run_example("worked_example.py")
-    assert result.returncode == 0 and result.stdout.strip() in document
+    assert result.returncode == 0, result.stderr
+    parts = worked_example.parts()
+    assert all(text in result.stdout and text in document for text in parts.values())
+    # what the document says of the fork at h^x_2, in numbers the test reads back from it
+    fork = re.findall(r"^\| (\d) \| .* = (-?\d\.\d{4}) \| .* = (-?\d\.\d{4}) \| .* = (-?\d\.\d{4}) \|$",
+                      parts["fork"], re.MULTILINE)
+    assert [unit for unit, *_ in fork] == ["1", "2"]
+    for _, modality, shared, total in fork:  # Eq. 5: the sum, to one unit in the last decimal
+        assert abs(float(modality) + float(shared) - float(total)) <= 1.0001e-4
+
+
+def test_the_worked_example_fails_when_the_code_or_its_claims_are_wrong(monkeypatch):
+    from dmf_numpy.core import one_page
+
+    worked_example = import_worked_example()
+    with pytest.raises(AssertionError, match="within one unit|off by"):
+        worked_example.check_by_hand(0.0123, 0.0125, "a sum two units off")
+    worked_example.check_by_hand(0.0124, 0.01254, "one unit off")  # what the document allows
+    # without the shared path of Eq. 5 the gradients of W^x_1, b^x_1, W^y_1, ... are wrong
+    monkeypatch.setattr(one_page, "eq5_fork", lambda modality_path, shared_path: modality_path)
+    with pytest.raises(AssertionError, match="finite differences"):
+        worked_example.parts()
