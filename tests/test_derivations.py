@@ -323,3 +323,146 @@ def test_every_dotted_name_the_docs_and_docstrings_cite_exists():
             for m in re.finditer(r"\bdmf_numpy(?:\.[A-Za-z_]\w*)+", path.read_text(encoding="utf-8"))}
     assert len(refs) > 50 and sorted((ref, where) for ref, where in refs if not resolves(ref)) == []
     assert not resolves("dmf_numpy.model.FusionNet") and not resolves("dmf_numpy.core.fusion.FusionNet.sideways")
+
+
+# ---------------------------------------------------------------- 03's column form is the one-page DMF's
+
+#: The rules of 03_backward.md that must each show their column form in ``python column-form`` code.
+COLUMN_FORM_SECTIONS = ["Rule A", "Rule B", "Step 1", "Step 2", "Step 3", "Step 4", "Step 5", "Step 6"]
+
+
+def column_form_blocks(text):
+    """``[(section, code)]``: the ``python column-form`` code blocks of a derivation, each with the
+    rule ("Rule A", "Rule B", "The fork rule") or step ("Step 3") it stands in."""
+    blocks, section, code = [], None, None
+    for line in text.splitlines():
+        if code is not None:
+            if line.strip() == "```":
+                blocks.append((section, "\n".join(code)))
+                code = None
+            else:
+                code.append(line)
+            continue
+        heading = re.match(r"## (Step \d+)|\*\*(Rule [AB]|The fork rule)\b", line)
+        if heading:
+            section = heading.group(1) or heading.group(2)
+        elif line.startswith("## "):
+            section = line[3:]
+        elif line.strip() == "```python column-form":
+            code = []
+    return blocks
+
+
+def column_form_errors(text):
+    """What is wrong with the column forms in ``text`` (03_backward.md): a rule without one, or a
+    line whose result is not what the one-page DMF computes. Every block is run, in order, in one
+    namespace of arrays with the one-page DMF's orientation (samples as columns, N = 5, every
+    size different so that a misplaced transpose cannot go unnoticed); the scores, labels and
+    head are those of a real one-page DMF, whose softmax delta and head gradients they must give."""
+    import numpy as np
+
+    import dmf_numpy.core.one_page as op
+
+    rng = np.random.default_rng(0)
+    N, C = 5, 3
+    params = op.init_params((4, 3), (3, 2), (6, 4), C, seed=1)
+    x, y, labels = rng.uniform(size=(4, N)), rng.uniform(size=(3, N)), rng.integers(0, C, size=N)
+    z, (h, s) = op.forward(params, x, y)
+    seen = {"d_z": [], "delta_out": []}
+    with pytest.MonkeyPatch.context() as patch:  # what one_page.loss_and_grads hands its backward pass
+        backward, pre_activation = op.backward, op.delta_pre_activation
+        patch.setattr(op, "backward", lambda p, cache, d_z: seen["d_z"].append(d_z) or backward(p, cache, d_z))
+        patch.setattr(op, "delta_pre_activation",
+                      lambda delta_out, out: seen["delta_out"].append(delta_out) or pre_activation(delta_out, out))
+        grads = op.loss_and_grads(params, x, y, labels)[1]
+    onehot = np.zeros((C, N))
+    onehot[labels, np.arange(N)] = 1
+    code = {"d_z": seen["d_z"][0], "p": seen["d_z"][0] * N + onehot, "delta_s_L": seen["delta_out"][0],
+            "d_W_out": grads["W_out"], "d_b_out": grads["b_out"]}
+
+    def uniform(*shape):
+        return rng.uniform(0.05, 0.95, size=shape)
+
+    ns = {"np": np, "N": N, "z": z, "labels": labels, "W_out": params["W_out"], "s_L": s[2],
+          "a": rng.normal(size=(9, N)), "W": rng.normal(size=(10, 9)), "delta": rng.normal(size=(10, N)),
+          "delta_s": rng.normal(size=(7, N)), "s": uniform(7, N),
+          "delta_s_next": rng.normal(size=(6, N)), "s_next": uniform(6, N), "W_s": rng.normal(size=(6, 7)),
+          "h_x": uniform(2, N), "W_xs": rng.normal(size=(7, 2)),
+          "delta_h_next": rng.normal(size=(8, N)), "h_next": uniform(8, N), "W_x": rng.normal(size=(8, 2))}
+    expected = {
+        "d_a": lambda n: op.eq2_modality_path(n["W"], n["delta"]),
+        "d_W": lambda n: op.weight_gradient(n["delta"], n["a"]),
+        "d_b": lambda n: op.bias_gradient(n["delta"]),
+        "delta_M": lambda n: op.delta_pre_activation(n["delta_s"], n["s"]),
+        **{name: (lambda n, name=name: code[name]) for name in code},
+        "delta_M_next": lambda n: op.delta_pre_activation(n["delta_s_next"], n["s_next"]),
+        "delta_s": lambda n: op.eq6_shared_chain(n["W_s"], n["delta_M_next"]),
+        "d_W_s": lambda n: op.weight_gradient(n["delta_M_next"], n["s"]),
+        "d_b_s_next": lambda n: op.bias_gradient(n["delta_M_next"]),
+        "shared_path": lambda n: op.eq7_shared_path(n["W_xs"], n["delta_M"]),
+        "d_W_xs": lambda n: op.weight_gradient(n["delta_M"], n["h_x"]),
+        "d_b_s": lambda n: op.bias_gradient(n["delta_M"]),
+        "delta_M_x_next": lambda n: op.delta_pre_activation(n["delta_h_next"], n["h_next"]),
+        "modality_path": lambda n: op.eq2_modality_path(n["W_x"], n["delta_M_x_next"]),
+        "d_W_x": lambda n: op.weight_gradient(n["delta_M_x_next"], n["h_x"]),
+        "d_b_x": lambda n: op.bias_gradient(n["delta_M_x_next"]),
+        "delta_h": lambda n: op.eq5_fork(n["modality_path"], n["shared_path"]),
+    }
+
+    errors, blocks, assigned = [], column_form_blocks(text), set()
+    errors += [f"{section}: no column form" for section in COLUMN_FORM_SECTIONS
+               if section not in {where for where, _ in blocks}]
+    for where, source in blocks:
+        targets = {node.id for node in ast.walk(ast.parse(source))
+                   if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+        targets |= {node.target.value.id for node in ast.walk(ast.parse(source))
+                    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Subscript)}
+        try:
+            exec(source, ns)
+        except Exception as error:  # a line that does not even run: a shape error, a name not defined
+            errors.append(f"{where}: {type(error).__name__}: {error}")
+            continue
+        for name in sorted(targets):
+            assigned.add(name)
+            if name not in expected:
+                errors.append(f"{where}: {name} is not a quantity the test knows")
+                continue
+            want, got = np.asarray(expected[name](ns)), np.asarray(ns[name])
+            if want.shape != got.shape or not np.allclose(got, want, rtol=1e-12, atol=1e-15):
+                errors.append(f"{where}: {name} is not what the one-page DMF computes")
+    errors += [f"no column-form line computes {name}" for name in sorted(set(expected) - assigned)]
+    return errors
+
+
+def test_every_column_form_rule_of_03_is_the_one_page_code():
+    text = (ROOT / "derivations" / "03_backward.md").read_text(encoding="utf-8")
+    assert [where for where, _ in column_form_blocks(text)] == COLUMN_FORM_SECTIONS
+    assert column_form_errors(text) == []
+    # every rule and every step that has a formula also has its column form in words
+    for section in ("Rule A", "Rule B", "The fork rule", *COLUMN_FORM_SECTIONS[2:]):
+        start = text.index(f"## {section}" if section.startswith("Step") else f"**{section}")
+        following = re.search(r"\n## |\n\*\*(?:Rule [AB]|The fork rule)\b", text[start + 3:])
+        assert "**Column form** (`one_page.py`, the exercises)" in text[start:start + 3 + following.start()], section
+    assert "| gradient, row form | gradient, column form |" in text
+
+
+@pytest.mark.parametrize("row_rule, column_rule", [
+    ("d_W = delta @ a.T", "d_W = delta.T @ a"),  # the row form's weight gradient, on columns
+    ("d_b = delta.sum(axis=1)", "d_b = delta.sum(axis=0)"),  # the row form's bias gradient: N numbers
+    ("shared_path = W_xs.T @ delta_M", "shared_path = delta_M.T @ W_xs"),
+    ("delta_s = W_s.T @ delta_M_next", "delta_s = W_s.T @ delta_s_next"),  # Eq. 8's f' left out
+    ("d_W_out = d_z @ s_L.T", "d_W_out = d_z @ s_L.T / N"),  # the mean taken twice
+    ("delta_h = modality_path + shared_path", "delta_h = modality_path"),  # a path of Eq. 5 left out
+])
+def test_the_column_form_check_catches_a_wrong_rule(row_rule, column_rule):
+    text = (ROOT / "derivations" / "03_backward.md").read_text(encoding="utf-8")
+    assert text.count(row_rule) == 1
+    assert column_form_errors(text.replace(row_rule, column_rule)) != []
+
+
+def test_the_column_form_check_catches_a_missing_rule():
+    text = (ROOT / "derivations" / "03_backward.md").read_text(encoding="utf-8")
+    start = text.index("## Step 5")
+    block = text.index("```python column-form", start)
+    missing = text[:block] + "```python" + text[block + len("```python column-form"):]
+    assert "Step 5: no column form" in column_form_errors(missing)
