@@ -345,9 +345,10 @@ MISTAKES = [
 # ------------------------------------------------------------------ judging helpers (both tiers)
 
 def describe_exception(error):
-    """The hint for a student's function that raised (or ran too long): its message, and a word
-    on shapes that do not fit."""
-    text = str(error)
+    """The hint for a student's function that raised (or ran too long): its type and message (a
+    plain Exception, as a child process reports one, by its message alone), and a word on shapes
+    that do not fit."""
+    text = str(error) if type(error) is Exception else f"{type(error).__name__}: {error}"
     if any(word in text for word in ("matmul", "shapes", "broadcast", "aligned")):
         text += (" -- the shapes do not fit: a missing transpose (an error flows backwards through W^T), "
                  "or the arrays of another level or of the other tower?")
@@ -393,10 +394,15 @@ def names_shapes_dtypes(grads, params):
     return problems
 
 
+def real_numbers(value):
+    """``value`` as a float array, or None when it is not real numbers (complex ones included)."""
+    return None if np.iscomplexobj(value) else as_array(value)
+
+
 def as_shaped(value, shape):
-    """``value`` as a float64 array of ``shape`` when it holds that many numbers (a (3, 1) array
-    for a (3,) gradient reads as its 3 values), else None."""
-    array = as_array(value)
+    """``value`` as a float64 array of ``shape`` when it holds that many real numbers (a (3, 1)
+    array for a (3,) gradient reads as its 3 values), else None."""
+    array = real_numbers(value)
     if array is None or array.size != int(np.prod(shape)):
         return None
     return array.reshape(shape)
@@ -418,7 +424,7 @@ def tensor_hint(name, value, expected, equal, N, others=()):
     pairs of the same shape), or wrong values. ``equal(value, expected)`` judges the values."""
     if value is None:
         return f"{name} is missing"
-    array = as_array(value)
+    array = real_numbers(value)
     if array is None:
         return f"{name} is not an array of numbers ({type(value).__name__})"
     if array.shape == expected.shape[::-1] and array.ndim == 2 and equal(array.T, expected):
@@ -526,24 +532,39 @@ def wrong_names(item, case, grads, reference):
 
 def check_values(item, cases, returned, expected):
     """The message of a values item (empty when it passes): a crash or a value that is no dict,
-    else the mistake that the item's gradients match in every case, else the pattern of the
-    wrong ones, read in the deepest case that has one."""
+    else the mistake that the gradients match, else the pattern of the wrong ones, read in the
+    case whose hints say the most (see :func:`telling_case`)."""
     relevant = [n for n, case in enumerate(cases) if item_names(case, item)]
     for n in relevant:
         grads, why = gradients_dict(returned[n], cases[n].function)
         if grads is None:
             return f"in the case with {cases[n].label}: {why}"
     wrong = {n: wrong_names(item, cases[n], returned[n], expected[n].reference) for n in relevant}
-    if not any(wrong.values()):
+    hints = {n: [tensor_hint(name, returned[n].get(name), expected[n].reference[name], exactly,
+                             cases[n].args[2].shape[1], same_shaped(counterpart_names(name), expected[n].reference,
+                                                                    expected[n].reference[name]))
+                 for name in wrong[n][:3]] for n in relevant if wrong[n]}
+    if not hints:
         return ""
-    n = max((n for n in relevant if wrong[n]), key=lambda n: depth(cases[n].args[0]))
-    pattern = f"in the case with {cases[n].label}: " + right_and_wrong(item, cases, returned, expected, n, wrong[n])
+    n = telling_case(hints, lambda n: depth(cases[n].args[0]))
+    shared_right = item in TOWERS and not any(wrong_names(other, case, value, e.reference) for other in (2, 3)
+                                              for case, value, e in zip(cases, returned, expected))
+    pattern = right_and_wrong(cases[n].label, item_names(cases[n], item), wrong[n],
+                              "every shared-layer gradient is right" if shared_right else "")
     mistake = matching_mistake(item, cases, returned, expected)
     if mistake is None:
-        return f"{pattern}: {detail(item, cases[n], returned[n], expected[n].reference, wrong[n])}"
+        where = explain(hints[n], KINDS[item], wrong[n], item_names(cases[n], item), cases[n].args[0],
+                        TOWER_OF.get(item))
+        return f"{pattern}: {where}" + (UPSTREAM if item in TOWERS and not shared_right else "")
     home = "" if not mistake.home or item in mistake.home else \
         f" (the bug is in {ITEMS[mistake.home[0]]}, whose error reaches these gradients)"
     return f"{pattern}: {mistake.says}{home}"
+
+
+#: The kind of each values item, for :func:`level_hint` (None: the head, which has no levels),
+#: and the tower of each tower item.
+KINDS = {1: None, 2: "shared", 3: "shared", 4: "tower", 5: "tower"}
+TOWER_OF = {4: "x", 5: "y"}
 
 
 def matching_mistake(item, cases, returned, expected):
@@ -562,18 +583,46 @@ def matching_mistake(item, cases, returned, expected):
     return next((m for k, m in enumerate(MISTAKES) if item in m.home and matches(k, [item])), None)
 
 
-def right_and_wrong(item, cases, returned, expected, n, wrong):
-    """"every shared-layer gradient is right, but W_x.1 and W_x.2 are wrong" and the like."""
-    right = [name for name in item_names(cases[n], item) if name not in wrong]
-    shared_right = item >= 4 and not any(wrong_names(other, case, value, e.reference)
-                                        for other in (2, 3) for case, value, e in zip(cases, returned, expected))
-    verb = "is" if len(right) == 1 else "are"
-    if shared_right:
-        said = "every shared-layer gradient is right" + (f", {name_list(right)} too" if right else "")
+def is_are(names):
+    return "is" if len(names) == 1 else "are"
+
+
+def right_and_wrong(label, names, wrong, lead=""):
+    """"in the case with <label>: every shared-layer gradient is right (the ``lead``), W_x.3 too,
+    but W_x.1 and W_x.2 are wrong", and the like."""
+    right = [name for name in names if name not in wrong]
+    if lead:
+        said = lead + (f", {name_list(right)} too" if right else "")
     else:
-        said = f"{name_list(right)} {verb} right" if right else ""
-    wrong_said = f"{name_list(wrong)} {'is' if len(wrong) == 1 else 'are'} wrong"
-    return f"{said}, but {wrong_said}" if said else wrong_said
+        said = f"{name_list(right)} {is_are(right)} right" if right else ""
+    wrong_said = f"{name_list(wrong)} {is_are(wrong)} wrong"
+    return f"in the case with {label}: " + (f"{said}, but {wrong_said}" if said else wrong_said)
+
+
+#: Words of the hints that only say that a tensor is wrong, without naming a mistake; the first
+#: three are about the container, not the values.
+GENERIC = (" is missing", "not an array of numbers", " has shape ", " has wrong values")
+
+#: The note of a tower's item when the shared stack is wrong too.
+UPSTREAM = (" (the shared stack is wrong too, and its error reaches every tower through Eq. 7: fix it first, "
+            "then look at this tower again)")
+
+
+def telling_case(hints, depth_of):
+    """The case to describe, among those of ``hints`` (case number -> the hints of its wrong
+    tensors): the one whose hints name the most mistakes (transposed, averaged, mixed up, ...),
+    then the deepest."""
+    return max(hints, key=lambda n: (sum(not any(words in hint for words in GENERIC) for hint in hints[n]),
+                                     depth_of(n)))
+
+
+def explain(hints, kind, wrong, names, params, tower=None):
+    """The hints of the wrong tensors, then (for a kind with levels, when a wrong tensor has
+    values to read) where the levels say the bug is."""
+    if kind is None or all(any(words in hint for words in GENERIC[:3]) for hint in hints):
+        return "; ".join(hints)  # no level to read from a head, or from gradients that are not there
+    right = [name for name in names if name not in wrong]
+    return "; ".join(hints) + ". " + level_hint(kind, wrong, right, depth(params), tower)
 
 
 def counterpart_names(name, modalities=("x", "y")):
@@ -589,16 +638,3 @@ def counterpart_names(name, modalities=("x", "y")):
 def same_shaped(names, tensors, like):
     """``[(name, tensors[name])]`` for the ``names`` whose tensor has the shape of ``like``."""
     return [(name, tensors[name]) for name in names if tensors[name].shape == like.shape]
-
-
-def detail(item, case, grads, reference, wrong):
-    """What is wrong with (at most three of) the wrong gradients, and where the levels say the
-    bug is."""
-    N = case.args[2].shape[1]
-    hints = [tensor_hint(name, grads.get(name), reference[name], exactly, N,
-                         same_shaped(counterpart_names(name), reference, reference[name])) for name in wrong[:3]]
-    if item == 1:
-        return "; ".join(hints)
-    right = [name for name in item_names(case, item) if name not in wrong]
-    kind = "tower" if item in TOWERS else "shared"
-    return "; ".join(hints) + ". " + level_hint(kind, wrong, right, depth(case.args[0]), tower={4: "x", 5: "y"}.get(item))

@@ -36,9 +36,10 @@ import inspect
 import numpy as np
 
 from ..core import one_page
-from .compare import as_array, same
-from .full_backward import (DEFINITIONS, Case, counterpart_names, depth, gradients_dict, level_hint, name_list,
-                            names_shapes_dtypes, safely, same_shaped, tensor_hint, unequal_sizes)
+from .compare import same
+from .full_backward import (DEFINITIONS, UPSTREAM, Case, as_shaped, counterpart_names, depth, explain,
+                            gradients_dict, names_shapes_dtypes, real_numbers, right_and_wrong, safely, same_shaped,
+                            telling_case, tensor_hint, unequal_sizes)
 from .report import Item
 
 NAME = "three-modalities"
@@ -288,8 +289,9 @@ def cases(rng):
         dims = {}
         for m in MODALITIES:
             dims[m] = unequal_sizes(rng, L, avoid=list(dims.values()), high=6)
-        shared_dims = unequal_sizes(rng, L, avoid=[dims["x"]], high=6)
-        n_classes, N = int(rng.integers(2, 5)), int(rng.integers(3, 6))
+        shared_dims = unequal_sizes(rng, L, avoid=list(dims.values()), high=7)  # no square W_ms.l
+        n_classes = int(rng.choice([c for c in range(2, 6) if c != shared_dims[-1]]))
+        N = int(rng.integers(3, 6))
         p = init_params(dims, shared_dims, n_classes, seed=int(rng.integers(2**31)))
         for name in p:
             p[name] = 2 * p[name] + (rng.uniform(-0.5, 0.5, p[name].shape) if name.startswith("b_") else 0)
@@ -332,10 +334,9 @@ def close(value, numeric):
     tests stay below a relative error of 1e-6. A missing term of Eqs. 5-8 is off by orders of
     magnitude more.
     """
-    array = as_array(value)
-    if array is None or array.size != numeric.size or not np.all(np.isfinite(array)):
+    array = as_shaped(value, numeric.shape)
+    if array is None or not np.all(np.isfinite(array)):
         return False
-    array = array.reshape(numeric.shape)
     return bool(np.all(np.abs(array - numeric) <= BOUND * np.maximum(np.abs(array) + np.abs(numeric), FLOOR)))
 
 
@@ -396,7 +397,7 @@ def scores_problem(case, scores):
     for value, says in mistakes:
         if same(scores, value):
             return f"the scores of forward: {says}"
-    array = as_array(scores)
+    array = real_numbers(scores)
     if array is None or array.shape != reference.shape:
         shape = "not an array of numbers" if array is None else f"of shape {array.shape}"
         return f"the scores of forward are {shape}, expected {reference.shape} (C, N)"
@@ -406,7 +407,7 @@ def scores_problem(case, scores):
 def loss_problem(case, loss):
     p, inputs, labels = case.args
     reference = reference_loss(p, inputs, labels)
-    array = as_array(loss)
+    array = real_numbers(loss)
     if array is None or array.size != 1:
         return f"the loss of loss_and_grads is {type(loss).__name__}, expected one number (a float)"
     if same(array.reshape(()), reference):
@@ -439,9 +440,10 @@ def item_names(case, item):
     return [name for name in case.args[0] if ITEM_OF[name.split(".")[0]] == item]
 
 
-def check_gradients(item, cases, answers, numeric):
-    """Items 2 to 6: each gradient of the item against the finite differences, in every
-    ``loss_and_grads`` case where the item has tensors; the hint reads the deepest wrong case."""
+def wrong_gradients(item, cases, answers, numeric):
+    """``(why, wrong, grads_of)``: why the item cannot be judged (a crash, no dict; else ""),
+    the names of its wrong gradients and the student's gradients, by case number, over the
+    ``loss_and_grads`` cases where the item has tensors."""
     wrong, grads_of = {}, {}
     for n, case in enumerate(cases):
         names = item_names(case, item) if case.function == "loss_and_grads" else []
@@ -450,22 +452,32 @@ def check_gradients(item, cases, answers, numeric):
         _, grads, why = answers[n]
         grads, problem = (None, why) if why else gradients_dict(grads, "loss_and_grads")
         if grads is None:
-            return f"in the case with {case.label}: {problem}"
+            return f"in the case with {case.label}: {problem}", {}, {}
         grads_of[n] = grads
         wrong[n] = [name for name in names if not close(grads.get(name), numeric[n][name])]
-    if not any(wrong.values()):
+    return "", wrong, grads_of
+
+
+def check_gradients(item, cases, answers, numeric):
+    """Items 2 to 6: each gradient of the item against the finite differences, in every
+    ``loss_and_grads`` case where the item has tensors; the hint reads the case whose hints say
+    the most."""
+    why, wrong, grads_of = wrong_gradients(item, cases, answers, numeric)
+    if why:
+        return why
+    hints = {n: [tensor_hint(name, grads_of[n].get(name), numeric[n][name], close, len(cases[n].args[2]),
+                             same_shaped(counterpart_names(name, MODALITIES), numeric[n], numeric[n][name]))
+                 for name in wrong[n][:3]] for n in wrong if wrong[n]}
+    if not hints:
         return ""
-    n = max((n for n in wrong if wrong[n]), key=lambda n: depth(cases[n].args[0]))
-    case, grads = cases[n], grads_of[n]
-    right = [name for name in item_names(case, item) if name not in wrong[n]]
-    said = f"{name_list(right)} {'is' if len(right) == 1 else 'are'} right, but " if right else ""
-    N = len(case.args[2])
-    hints = [tensor_hint(name, grads.get(name), numeric[n][name], close, N,
-                         same_shaped(counterpart_names(name, MODALITIES), numeric[n], numeric[n][name]))
-             for name in wrong[n][:3]]
-    message = (f"in the case with {case.label}: {said}{name_list(wrong[n])} "
-               f"{'is' if len(wrong[n]) == 1 else 'are'} wrong: " + "; ".join(hints))
-    if item == 2:
-        return message
-    tower = MODALITIES[item - 4] if item >= 4 else ""
-    return message + ". " + level_hint("tower" if tower else "shared", wrong[n], right, depth(case.args[0]), tower)
+    n = telling_case(hints, lambda n: depth(cases[n].args[0]))
+    names = item_names(cases[n], item)
+    message = f"{right_and_wrong(cases[n].label, names, wrong[n])}: " + explain(
+        hints[n], KINDS[item], wrong[n], names, cases[n].args[0], TOWER_OF.get(item))
+    shared_wrong = item in TOWER_OF and any(wrong_gradients(3, cases, answers, numeric)[1].values())
+    return message + (UPSTREAM if shared_wrong else "")
+
+
+#: The kind of each gradient item, for the level hint (None: the head), and each tower's modality.
+KINDS = {2: None, 3: "shared", 4: "tower", 5: "tower", 6: "tower"}
+TOWER_OF = {4 + k: m for k, m in enumerate(MODALITIES)}
