@@ -1,167 +1,73 @@
-"""Grading a student's copy of an exercise (:mod:`dmf_numpy.course.exercises`), one item at a time.
+"""Grading a submission, one item at a time, with the student's code kept out of this process.
 
-Each item calls the student's code on random arrays and compares the result with the one-page
-DMF (:mod:`dmf_numpy.core.one_page`). A wrong result is compared with the classic mistakes of
-that equation (a missing path, a matrix product where the paper's product is elementwise, a
-missing transpose, an overwrite where the fork should sum, ...) so that the hint can name the
-likely one. The last item checks the student's whole pass against finite differences.
+How a grading goes (:func:`grade`):
 
-The grader never crashes on a student's file: a syntax error, an exception, a wrong shape, a
-NaN, or a call that runs too long is that item's failure, and the report shows its message.
+1. The submission is read (:mod:`~dmf_numpy.course.submission`): a ``.py`` copy or a notebook.
+2. A static check refuses imports and names that reach beyond the exercise; such a submission
+   gets no marks, and nothing of it runs.
+3. Each item starts the submission afresh in a child process (:mod:`~dmf_numpy.course.sandbox`),
+   sends it new random arrays, at sizes drawn from the grading's seed, and gets raw arrays back.
+   Every verdict is made here, by comparing them with the one-page DMF
+   (:mod:`dmf_numpy.core.one_page`).
+4. Blame lands on one item: an item tests one function, with the reference version of every
+   other blank plugged into the child (``plug``), and the last item tests the code around the
+   blanks with every blank the reference's. A wrong value is compared with the classic mistakes
+   of that equation (a missing path, a missing transpose, an overwrite where the fork should sum,
+   ...) so that the hint can name the likely one.
+
+The exercises ``backward`` and ``forward`` (the guided tier) are graded by the items of
+:data:`ITEMS`; the other tiers (:data:`TIERS`) by their module's ``cases`` and ``judge``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
-import types
-from pathlib import Path
-from typing import NamedTuple
+import ast
+import inspect
+import secrets
+import textwrap
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from ..core import one_page as ref
-from ..core.gradcheck import BOUND, check_tensors, worst_error
-from .exercises import EXERCISES, MARKER
-
-#: Seconds one item may run.
-ITEM_SECONDS = 20
-#: Small, unequal sizes (x, y, shared, classes) and batch: every shape mismatch shows.
-SIZES, BATCH = ((5, 4, 3), (6, 4, 2), (4, 3, 5), 3), 7
+from .compare import expect
+from .exercises import EXERCISES, TIERS
+from .report import Item, Report, Wrong
+from .sandbox import ITEM_SECONDS, Student, StudentError
+from .submission import read_submission, static_check
 
 
-class Item(NamedTuple):
+class Check(NamedTuple):
+    """One item of a guided exercise."""
+
     name: str
-    passed: bool
-    message: str
+    run: Callable
+    """``run(student, rng)``: raises Wrong (or StudentError) unless the student's code is right."""
+    plug: tuple = ()
+    """The reference's functions plugged in for this item, so that their blanks cannot fail it."""
+    plug_lines: bool = False
+    """Also plug the reference's marked lines (Eqs. 3 and 4 of the forward pass)."""
 
 
-class Report(NamedTuple):
-    exercise: str
-    items: list
-
-    @property
-    def score(self):
-        return sum(item.passed for item in self.items)
-
-    @property
-    def passed(self):
-        return self.score == len(self.items)
-
-    def as_dict(self):
-        return {"exercise": self.exercise, "score": self.score, "total": len(self.items), "passed": self.passed,
-                "items": [item._asdict() for item in self.items]}
-
-    def text(self):
-        lines = [f"PASS  {item.name}" if item.passed else f"FAIL  {item.name}\n      {item.message}"
-                 for item in self.items]
-        return "\n".join(lines + [f"score {self.score}/{len(self.items)}"])
+def student_value(function):
+    """Call the student's code; a failure there is this item's Wrong, with the student's message."""
+    def call(*args):
+        try:
+            return function(*args)
+        except StudentError as err:
+            raise Wrong(str(err)) from None
+    return call
 
 
-class Wrong(Exception):
-    """A wrong answer; its text is the hint."""
+def random_shape(rng, rows=None, square=False):
+    """An (out, in)-like pair of unequal sizes from 2 to 7 (equal when ``square``)."""
+    a = rows or int(rng.integers(2, 8))
+    b = a if square else int(rng.choice([k for k in range(2, 8) if k != a]))
+    return a, b
 
 
-# ------------------------------------------------------------------ loading and guarding
-
-def load(path):
-    """``(exercise name, student module or the error that stopped it)``."""
-    path = Path(path)
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        return None, f"cannot read {path}: {err}"
-    first = source.splitlines()[0] if source else ""
-    name = first[len(MARKER):].strip() if first.startswith(MARKER) else None
-    if name not in EXERCISES:
-        return None, f"{path}: not an exercise of dmf-numpy (its first line should be '{MARKER}<name>')"
-    module = types.ModuleType(f"student_{name}")
-    try:
-        with time_limit():
-            exec(compile(source, str(path), "exec"), module.__dict__)  # noqa: S102 -- the student's own file
-    except BaseException as err:  # a syntax error, or anything the file raises at import
-        if isinstance(err, KeyboardInterrupt):
-            raise
-        return name, f"the file does not load: {describe(err)}"
-    return name, module
-
-
-@contextlib.contextmanager
-def time_limit(seconds=None):
-    """Raise TimeoutError in the block after ``seconds`` (default :data:`ITEM_SECONDS`), where
-    signals can be used: in the main thread, on POSIX."""
-    seconds = seconds or ITEM_SECONDS
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def expire(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s (an endless loop?)")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def describe(err):
-    if isinstance(err, SyntaxError):
-        return f"SyntaxError: {err.msg} (line {err.lineno})"
-    return f"{type(err).__name__}: {err}"
-
-
-def run_item(name, check, module):
-    try:
-        with time_limit():
-            check(module)
-    except Wrong as err:
-        return Item(name, False, str(err))
-    except BaseException as err:
-        if isinstance(err, KeyboardInterrupt):
-            raise
-        return Item(name, False, describe(err) + hint_for_exception(err))
-    return Item(name, True, "")
-
-
-def hint_for_exception(err):
-    text = str(err)
-    if isinstance(err, NotImplementedError) and "TODO" in text:
-        return " -- still to be written"
-    if "matmul" in text or "shapes" in text or "broadcast" in text:
-        return (" -- the shapes do not fit: a missing transpose (the error flows backwards, through W^T), or a "
-                "matrix product where the paper's product is elementwise?")
-    return ""
-
-
-# ------------------------------------------------------------------ comparing with the reference
-
-def same(a, b):
-    a = np.asarray(a)
-    return a.shape == np.shape(b) and bool(np.all(np.isfinite(a))) and np.allclose(a, b, rtol=1e-9, atol=1e-12)
-
-
-def expect(student, reference, what, mistakes=()):
-    """Raise Wrong unless ``student`` equals ``reference``; name the first mistake it equals."""
-    student = np.asarray(student)
-    if same(student, reference):
-        return
-    for value, hint in mistakes:
-        if same(student, value):
-            raise Wrong(f"{what}: {hint}")
-    if student.shape != np.shape(reference):
-        raise Wrong(f"{what}: shape {student.shape}, expected {np.shape(reference)}")
-    if not np.all(np.isfinite(student)):
-        raise Wrong(f"{what}: NaN or infinite values")
-    raise Wrong(f"{what}: wrong values (largest difference {np.max(np.abs(student - reference)):.3g})")
-
-
-def arrays(*shapes, seed=0, low=-1.0, high=1.0):
-    rng = np.random.default_rng(seed)
-    return [rng.uniform(low, high, size=shape) for shape in shapes]
+def columns(rng):
+    return int(rng.integers(3, 9))
 
 
 ELEMENTWISE = "a matrix product where the paper's product is elementwise (Eqs. 7 and 8 write it as a plain product)"
@@ -170,169 +76,361 @@ TRANSPOSE = "a missing transpose: the error flows backwards through W, so it is 
 
 # ------------------------------------------------------------------ the backward exercise
 
-def check_f_prime(m):
-    (out,) = arrays((4, 6), low=0.05, high=0.95)
-    expect(m.f_prime(out), ref.f_prime(out), "the sigmoid derivative", [
+def check_f_prime(m, rng):
+    out = rng.uniform(0.05, 0.95, size=(int(rng.integers(2, 8)), columns(rng)))
+    expect(m.f_prime(out.copy()), ref.f_prime(out), "the sigmoid derivative", [
         (ref.f(out) * (1 - ref.f(out)), "f was applied again: f'(M) = f(M)(1 - f(M)) is out * (1 - out), from the "
                                         "output out = f(M)"),
         (out * (1 + out), "a sign: f'(M) = out * (1 - out)")])
 
 
-def check_delta(m):
-    """dE/dM = dE/df(M) * f'(M), judged with the student's own f' (whose item is the one above)."""
-    def f_prime(out):
-        try:
-            return np.asarray(m.f_prime(out), dtype=float)
-        except Exception:  # noqa: BLE001 -- a broken f' is its own item's failure, not this one's
-            return ref.f_prime(out)
-
-    for shape, seed in (((4, 6), 0), ((5, 5), 1)):  # unequal sizes, then square ones
-        delta_out, out = arrays(shape, shape, seed=seed)
-        out = (out + 1) / 2
+def check_delta(m, rng):
+    """dE/dM = dE/df(M) * f'(M), with the reference f' plugged in."""
+    for square in (False, True):  # unequal sizes, then square ones, where a matrix product fits
+        shape = random_shape(rng, square=square)
+        delta_out, out = rng.uniform(-1, 1, size=shape), rng.uniform(0.05, 0.95, size=shape)
         mistakes = [(delta_out, "the factor f'(M) is missing"),
                     (delta_out * out, "the factor is f'(M) = out * (1 - out), not out")]
-        if shape[0] == shape[1]:
-            mistakes += [(delta_out @ f_prime(out), ELEMENTWISE), (f_prime(out) @ delta_out, ELEMENTWISE)]
-        expect(m.delta_pre_activation(delta_out, out), delta_out * f_prime(out), "Eqs. 7-8, dE/dM", mistakes)
+        if square:
+            mistakes += [(delta_out @ ref.f_prime(out), ELEMENTWISE), (ref.f_prime(out) @ delta_out, ELEMENTWISE)]
+        expect(m.delta_pre_activation(delta_out.copy(), out.copy()), delta_out * ref.f_prime(out), "Eqs. 7-8, dE/dM",
+               mistakes)
 
 
 def check_path(function_name, what):
-    def check(m):
-        student = getattr(m, function_name)
-        for shape_w, seed in (((3, 5), 0), ((4, 4), 1)):  # unequal sizes, then a square weight
-            W, delta = arrays(shape_w, (shape_w[0], 6), seed=seed)
-            mistakes = [(np.zeros((shape_w[1], 6)), "the path is missing: it carries a gradient"),
+    def check(m, rng):
+        for square in (False, True):  # only a square W lets the untransposed product through
+            shape_w = random_shape(rng, square=square)
+            W, delta = rng.uniform(-1, 1, size=shape_w), rng.uniform(-1, 1, size=(shape_w[0], columns(rng)))
+            mistakes = [(np.zeros((shape_w[1], delta.shape[1])), "the path is missing: it carries a gradient"),
                         (-(W.T @ delta), "a sign")]
-            if shape_w[0] == shape_w[1]:  # only a square W lets the untransposed product through
+            if square:
                 mistakes.append((W @ delta, TRANSPOSE))
-            expect(student(W, delta), getattr(ref, function_name)(W, delta), what, mistakes)
+            expect(getattr(m, function_name)(W.copy(), delta.copy()), getattr(ref, function_name)(W, delta), what,
+                   mistakes)
     return check
 
 
-def check_fork(m):
-    modality, shared = arrays((4, 6), (4, 6))
-    expect(m.eq5_fork(modality, shared), ref.eq5_fork(modality, shared), "Eq. 5", [
+def check_fork(m, rng):
+    shape = (int(rng.integers(2, 8)), columns(rng))
+    modality, shared = rng.uniform(-1, 1, size=shape), rng.uniform(-1, 1, size=shape)
+    expect(m.eq5_fork(modality.copy(), shared.copy()), ref.eq5_fork(modality, shared), "Eq. 5", [
         (shared, "the modality path (Eq. 2) is missing, or overwritten: gradients add up at forks, so sum both"),
         (modality, "the shared path (Eq. 7) is missing, or overwritten: gradients add up at forks, so sum both"),
         ((modality + shared) / 2, "averaged: the fork is a sum, not a mean"),
         (modality * shared, "multiplied: the fork is a sum")])
 
 
-def check_weight_gradient(m):
-    delta, a = arrays((3, 6), (5, 6))
-    expect(m.weight_gradient(delta, a), ref.weight_gradient(delta, a), "the weight gradient", [
+def check_weight_gradient(m, rng):
+    size_out, size_in = random_shape(rng)
+    n = columns(rng)
+    delta, a = rng.uniform(-1, 1, size=(size_out, n)), rng.uniform(-1, 1, size=(size_in, n))
+    expect(m.weight_gradient(delta.copy(), a.copy()), ref.weight_gradient(delta, a), "the weight gradient", [
         (a @ delta.T, "transposed: dE/dW has the shape of W, (out, in) = delta a^T"),
-        (delta @ a.T / 6, "averaged over the samples: the loss is already a mean, so sum over the columns")])
+        (delta @ a.T / n, "averaged over the samples: the loss is already a mean, so sum over the columns")])
 
 
-def check_bias_gradient(m):
-    (delta,) = arrays((3, 6))
-    expect(m.bias_gradient(delta), ref.bias_gradient(delta), "the bias gradient", [
+def check_bias_gradient(m, rng):
+    delta = rng.uniform(-1, 1, size=random_shape(rng))
+    expect(m.bias_gradient(delta.copy()), ref.bias_gradient(delta), "the bias gradient", [
         (delta.sum(axis=0), "summed over the wrong axis: the samples are the columns (axis 1)"),
         (delta.mean(axis=1), "averaged over the samples: sum over the columns"),
+        (delta.sum(axis=1, keepdims=True), "shape (out, 1): a bias and its gradient are 1-D, (out,)"),
         (delta.sum(), "summed over everything: one number per unit, summed over the samples")])
 
 
-def batch():
-    x_dims, y_dims, shared_dims, n_classes = SIZES
-    rng = np.random.default_rng(3)
-    params = ref.init_params(x_dims, y_dims, shared_dims, n_classes, seed=3)
+def random_batch(rng):
+    """A one-page DMF of 2 or 3 levels at random, unequal sizes, with nonzero biases, and a batch."""
+    L = int(rng.integers(2, 4))
+    x_dims, y_dims, shared_dims = ([int(k) for k in rng.integers(2, 7, size=L)] for _ in range(3))
+    n_classes, n = int(rng.integers(2, 5)), columns(rng)
+    params = ref.init_params(x_dims, y_dims, shared_dims, n_classes, seed=int(rng.integers(2**31)))
     params.update({k: rng.uniform(-0.5, 0.5, size=v.shape) for k, v in params.items() if k.startswith("b_")})
-    x, y = rng.uniform(size=(x_dims[0], BATCH)), rng.uniform(size=(y_dims[0], BATCH))
-    return params, x, y, rng.integers(0, n_classes, size=BATCH)
+    x, y = rng.uniform(size=(x_dims[0], n)), rng.uniform(size=(y_dims[0], n))
+    return params, x, y, rng.integers(0, n_classes, size=n)
 
 
-def check_finite_differences(m):
-    """The student's loss and gradients against finite differences of the student's own loss."""
-    params, x, y, labels = batch()
-    _, grads = m.loss_and_grads(params, x, y, labels)
-    if set(grads) != set(params):
-        raise Wrong(f"the gradients' names: missing {sorted(set(params) - set(grads))}")
-    errors = check_tensors(lambda: m.loss_and_grads(params, x, y, labels)[0], params, grads)
-    worst = worst_error(errors)
-    if not worst < BOUND:
-        name = max(errors, key=lambda k: errors[k] if np.isfinite(errors[k]) else np.inf)
-        raise Wrong(f"finite differences disagree: worst relative error {worst:.2e} (bound {BOUND:.0e}), in "
-                    f"{name}; the items above say which equation")
+#: The largest relative error of a directional derivative that passes.
+BOUND = 1e-6
+#: The step of the centered differences.
+STEP = 1e-5
+
+
+def directional_errors(loss, params, grads, rng):
+    """Per tensor, the relative error between the centered difference of ``loss`` along a random
+    unit direction ``v`` of that tensor and ``<grad, v>`` (NaN counts as infinitely wrong).
+
+    One direction per tensor catches a wrong gradient with probability 1, for two calls of the
+    loss instead of two per entry; ``params`` are perturbed in place and restored.
+    """
+    errors = {}
+    for name in sorted(params):
+        v = rng.standard_normal(params[name].shape)
+        v /= np.linalg.norm(v)
+        original = params[name].copy()
+        params[name] = original + STEP * v
+        plus = loss()
+        params[name] = original - STEP * v
+        minus = loss()
+        params[name] = original
+        numerical, analytic = (plus - minus) / (2 * STEP), float(np.sum(np.asarray(grads[name]) * v))
+        error = abs(numerical - analytic) / max(abs(numerical) + abs(analytic), 1e-3)
+        errors[name] = error if np.isfinite(error) else np.inf
+    return errors
+
+
+def check_whole_pass(around):
+    """The code around the blanks, with the reference's blanks plugged in: its gradients have the
+    parameters' names, shapes and dtype, and agree with finite differences of its own loss. Not
+    awarded while a blank of the student's copy is still to be written."""
+    def check(m, rng):
+        if (todo := m.source.count('raise NotImplementedError("TODO')) > 0:
+            raise Wrong(f"graded once every blank is written ({todo} still raise NotImplementedError(\"TODO ...\"))")
+        params, x, y, labels = random_batch(rng)
+
+        def loss():
+            try:
+                value = m.loss_and_grads(params, x, y, labels)
+            except StudentError as err:
+                raise Wrong(f"{err}. Every blank was the reference's here, so the mistake is in {around}") from None
+            if not isinstance(value, tuple) or len(value) != 2:
+                raise Wrong("loss_and_grads should return (loss, grads)")
+            if np.ndim(value[0]) != 0:
+                raise Wrong(f"the loss should be one number, got shape {np.shape(value[0])}")
+            return value
+
+        value, grads = loss()
+        if not isinstance(grads, dict) or set(grads) != set(params):
+            missing = sorted(set(params) - set(grads)) if isinstance(grads, dict) else sorted(params)
+            extra = sorted(set(grads) - set(params)) if isinstance(grads, dict) else []
+            raise Wrong(f"the gradients' names: missing {missing}" + (f", unexpected {extra}" if extra else ""))
+        for name in sorted(params):
+            g = np.asarray(grads[name])
+            if g.shape != params[name].shape or g.dtype != np.float64:
+                raise Wrong(f"the gradient of {name} is {g.dtype} {g.shape}; it must have the parameter's shape "
+                            f"and dtype, float64 {params[name].shape}")
+        errors = directional_errors(lambda: float(loss()[0]), params, grads, rng)
+        worst = max(errors, key=errors.get)
+        if not errors[worst] < BOUND:
+            raise Wrong(f"finite differences disagree: relative error {errors[worst]:.2e} (bound {BOUND:.0e}) in "
+                        f"{worst}. Every blank was replaced by the reference here, so the mistake is in {around}")
+    return check
 
 
 # ------------------------------------------------------------------ the forward exercise
 
-def check_sigmoid(m):
-    (M,) = arrays((4, 6), low=-5, high=5)
-    expect(m.f(M), ref.f(M), "the sigmoid", [(np.tanh(M), "tanh: the paper's f is the logistic sigmoid "
-                                                         "1 / (1 + e^-M)"),
-                                             (1 / (1 + np.exp(M)), "a sign: f(M) = 1 / (1 + exp(-M))")])
+def check_sigmoid(m, rng):
+    M = rng.uniform(-8, 8, size=(int(rng.integers(2, 8)), columns(rng)))
+    expect(m.f(M.copy()), ref.f(M), "the sigmoid", [
+        (np.tanh(M), "tanh: the paper's f is the logistic sigmoid 1 / (1 + e^-M)"),
+        (1 / (1 + np.exp(M)), "a sign: f(M) = 1 / (1 + exp(-M))")])
 
 
-def check_layers(prefix, what, mistakes_of):
-    def check(m):
-        params, x, y, _ = batch()
-        _, (h, s) = m.forward(params, x, y)
-        _, (h_ref, s_ref) = ref.forward(params, x, y)
-        computed, expected = (h["x"], h_ref["x"]) if prefix == "h" else (s, s_ref)
-        for l in sorted(k for k in expected if expected[k] is not None):
-            expect(computed.get(l), expected[l], f"{what} at l = {l}", mistakes_of(params, h_ref, s_ref, l))
-    return check
+def student_cache(m, params, x, y):
+    """The student's ``(h, s)`` from their forward pass, checked for its structure."""
+    value = m.forward(params, x, y)
+    try:
+        _, (h, s) = value
+        h["x"], h["y"], s.get  # noqa: B018 -- the structure the items read
+    except (TypeError, ValueError, KeyError, AttributeError):
+        raise Wrong("forward should return (z, (h, s)), with h[m][l] and s[l] as in the given code") from None
+    return h, s
 
 
-def tower_mistakes(params, h, s, l):
-    if l == 1:
-        return []
-    W, b, below = params[f"W_x.{l - 1}"], params[f"b_x.{l - 1}"], h["x"][l - 1]
-    return [(ref.f(W @ below), "the bias b is missing"), (W @ below + b[:, None], "the sigmoid f is missing")]
+def layer_input(student, reference):
+    """The student's value of a layer below, when it has the right shape; else the reference's
+    (so that a wrong layer below is blamed once, at its own level)."""
+    try:
+        value = np.asarray(student, dtype=float)
+    except (TypeError, ValueError):
+        return reference
+    return value if value.shape == np.shape(reference) and np.all(np.isfinite(value)) else reference
 
 
-def shared_mistakes(params, h, s, l):
-    terms = {"x": params[f"W_xs.{l}"] @ h["x"][l], "y": params[f"W_ys.{l}"] @ h["y"][l],
-             "s": params[f"W_s.{l - 1}"] @ s[l - 1] if l > 1 else 0, "b": params[f"b_s.{l}"][:, None]}
-
-    def without(name):
-        return ref.f(sum(v for k, v in terms.items() if k != name))
-
-    mistakes = [(without("x"), "the term of modality x, W^{x->s}_l h^x_l, is missing"),
-                (without("y"), "the term of modality y, W^{y->s}_l h^y_l, is missing"),
-                (without("b"), "the bias b^s_l is missing")]
-    if l > 1:
-        mistakes.insert(0, (without("s"), "the path from the shared layer below, W^s_{l-1} s_{l-1}, is missing "
-                                          "(that is how IMF fuses, not DMF)"))
-    return mistakes
+def check_towers(m, rng):
+    """Eq. 4 at every level of both towers, from the student's own layer below (reference f)."""
+    params, x, y, _ = random_batch(rng)
+    h, _ = student_cache(m, params, x, y)
+    _, (h_ref, _) = ref.forward(params, x, y)
+    for mod in "xy":
+        for l in sorted(h_ref[mod])[1:]:
+            W, b = params[f"W_{mod}.{l - 1}"], params[f"b_{mod}.{l - 1}"]
+            below = layer_input(h[mod].get(l - 1), h_ref[mod][l - 1])
+            expect(h[mod].get(l), ref.f(W @ below + b[:, None]), f"Eq. 4, h^{mod}_{l}", [
+                (ref.f(W @ below), "the bias b is missing"), (W @ below + b[:, None], "the sigmoid f is missing")])
 
 
-def check_loss_by_finite_differences(m):
-    """The student's forward pass, differentiated by the one-page backward pass, against finite
-    differences of the student's loss."""
-    check_finite_differences(m)
+def check_shared(m, rng):
+    """Eq. 3 at every level, from the student's own h and s below (reference f)."""
+    params, x, y, _ = random_batch(rng)
+    h, s = student_cache(m, params, x, y)
+    _, (h_ref, s_ref) = ref.forward(params, x, y)
+    for l in sorted(k for k in s_ref if s_ref[k] is not None):
+        terms = {mod: params[f"W_{mod}s.{l}"] @ layer_input(h[mod].get(l), h_ref[mod][l]) for mod in "xy"}
+        terms["s"] = params[f"W_s.{l - 1}"] @ layer_input(s.get(l - 1), s_ref[l - 1]) if l > 1 else 0
+        terms["b"] = params[f"b_s.{l}"][:, None]
+
+        def without(name):
+            return ref.f(sum(v for k, v in terms.items() if k != name))
+
+        mistakes = [(without("x"), "the term of modality x, W^{x->s}_l h^x_l, is missing"),
+                    (without("y"), "the term of modality y, W^{y->s}_l h^y_l, is missing"),
+                    (without("b"), "the bias b^s_l is missing"), (sum(terms.values()), "the sigmoid f is missing")]
+        if l > 1:
+            mistakes.insert(0, (without("s"), "the path from the shared layer below, W^s_{l-1} s_{l-1}, is missing "
+                                              "(that is how IMF fuses, not DMF)"))
+        expect(s.get(l), ref.f(sum(terms.values())), f"Eq. 3, s_{l}", mistakes)
 
 
-#: The items of each exercise, in order.
+#: The reference's marked lines of the forward exercise, plugged in by :func:`plug_marked_lines`:
+#: the assignment to ``h[m][l + 1]`` (Eq. 4) and to ``s[l]`` (Eq. 3), self-contained.
+MARKED_LINES = {
+    "h": 'h[m][l + 1] = f(p[f"W_{m}.{l}"] @ h[m][l] + p[f"b_{m}.{l}"][:, None])',
+    "s": 's[l] = f(p[f"W_xs.{l}"] @ h["x"][l] + p[f"W_ys.{l}"] @ h["y"][l] + '
+         '(p[f"W_s.{l - 1}"] @ s[l - 1] if l > 1 else 0) + p[f"b_s.{l}"][:, None])',
+}
+
+
+def plug_marked_lines(source):
+    """``source`` with the student's Eq. 4 and Eq. 3 statements in ``forward`` (the assignments to
+    ``h[..][..]`` and to ``s[..]``) replaced by the reference's; unchanged where none is found."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    lines = source.split("\n")
+    forward = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "forward"]
+    for node in (ast.walk(forward[0]) if forward else ()):
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Subscript)):
+            continue
+        target = node.targets[0]
+        root = target.value.value if isinstance(target.value, ast.Subscript) else target.value
+        name = root.id if isinstance(root, ast.Name) else None
+        if (name == "h" and isinstance(target.value, ast.Subscript)) or (name == "s" and root is target.value):
+            indent = " " * node.col_offset
+            lines[node.lineno - 1] = indent + MARKED_LINES[name]
+            for k in range(node.lineno, node.end_lineno):
+                lines[k] = ""
+    return "\n".join(lines)
+
+
+#: The items of each guided exercise, in order.
 ITEMS = {
     "backward": [
-        ("the sigmoid derivative", check_f_prime),
-        ("Eqs. 7-8: the elementwise delta dE/dM", check_delta),
-        ("Eq. 2: the modality path", check_path("eq2_modality_path", "Eq. 2")),
-        ("Eq. 5: the fork", check_fork),
-        ("Eqs. 6 and 8: the shared chain", check_path("eq6_shared_chain", "Eqs. 6 and 8")),
-        ("Eq. 7: the shared path", check_path("eq7_shared_path", "Eq. 7")),
-        ("the weight gradients", check_weight_gradient),
-        ("the bias gradients", check_bias_gradient),
-        ("the whole backward pass against finite differences", check_finite_differences),
+        Check("the sigmoid derivative", check_f_prime),
+        Check("Eqs. 7-8: the elementwise delta dE/dM", check_delta, plug=("f_prime",)),
+        Check("Eq. 2: the modality path", check_path("eq2_modality_path", "Eq. 2")),
+        Check("Eq. 5: the fork", check_fork),
+        Check("Eqs. 6 and 8: the shared chain", check_path("eq6_shared_chain", "Eqs. 6 and 8")),
+        Check("Eq. 7: the shared path", check_path("eq7_shared_path", "Eq. 7")),
+        Check("the weight gradients", check_weight_gradient),
+        Check("the bias gradients", check_bias_gradient),
+        Check("the whole backward pass against finite differences",
+              check_whole_pass("the code that calls them: the loop of backward(), or loss_and_grads()"),
+              plug=tuple(blank.target for blank in EXERCISES["backward"])),
     ],
     "forward": [
-        ("the sigmoid", check_sigmoid),
-        ("Eq. 4: the tower layers", check_layers("h", "Eq. 4", tower_mistakes)),
-        ("Eq. 3: the shared layers", check_layers("s", "Eq. 3", shared_mistakes)),
-        ("the whole forward pass against finite differences", check_loss_by_finite_differences),
+        Check("the sigmoid", check_sigmoid),
+        Check("Eq. 4: the tower layers", check_towers, plug=("f",)),
+        Check("Eq. 3: the shared layers", check_shared, plug=("f",)),
+        Check("the whole forward pass against finite differences",
+              check_whole_pass("the code around them: the loops of forward(), its head, or loss_and_grads()"),
+              plug=("f",), plug_lines=True),
     ],
 }
 
 
-def grade(path):
-    """Grade the student's file at ``path``: a :class:`Report`. Never raises for the file's sake."""
-    name, module = load(path)
-    if name is None:
-        return Report("unknown", [Item("the file", False, module)])
-    if isinstance(module, str):
-        return Report(name, [Item(item, False, module) for item, _ in ITEMS[name]])
+def reference_source(names):
+    """The one-page DMF's definitions of ``names``, as source to plug into a child (after numpy's
+    import, which they use as ``np``)."""
+    if not names:
+        return ""
+    return "\n\n".join(["import numpy as np"] + [textwrap.dedent(inspect.getsource(getattr(ref, name)))
+                                                  for name in names])
+
+
+def hint_for_failure(message, exercise):
+    """A hint for an exception of the student's code, in the words of the exercise."""
+    if "TODO" in message and "NotImplementedError" in message:
+        return " -- still to be written"
+    if any(word in message for word in ("matmul", "shapes", "broadcast")):
+        if exercise == "forward":
+            return (" -- the shapes do not fit: W is (size out, size in) and multiplies the layer below, one column "
+                    "per sample; a bias is (size out,) and needs b[:, None] to reach every column")
+        return (" -- the shapes do not fit: a missing transpose (the error flows backwards, through W^T), or a "
+                "matrix product where the paper's product is elementwise?")
+    return ""
+
+
+def grade_item(check, submission, rng, seconds):
+    """``(Item, the student's output, whether the submission failed to load)`` for one guided item."""
+    source = plug_marked_lines(submission.source) if check.plug_lines else submission.source
+    with Student(source, plug=reference_source(check.plug), seconds=seconds) as m:
+        try:
+            if "error" in m.loaded:
+                raise StudentError(m.loaded["error"])
+            with np.errstate(all="ignore"):
+                check.run(m, rng)
+            item = Item(check.name, True, "")
+        except Wrong as err:
+            item = Item(check.name, False, str(err))
+        except StudentError as err:
+            item = Item(check.name, False, str(err) + hint_for_failure(str(err), submission.exercise))
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:  # garbage returned
+            item = Item(check.name, False, f"what your code returned cannot be read as the exercise asks "
+                                           f"({type(err).__name__}: {err})")
+    return item, m.output, "error" in m.loaded
+
+
+def grade_tier(tier, submission, rng, seconds):
+    """The items of a tier module (``cases`` and ``judge``): every case's call in one child."""
+    cases = tier.cases(rng)
+    returned = []
+    with Student(submission.source, seconds=seconds) as m:
+        for case in cases:
+            try:
+                returned.append(m.call(case.function, *case.args))
+            except StudentError as err:
+                returned.append(err)
     with np.errstate(all="ignore"):
-        return Report(name, [run_item(item, check, module) for item, check in ITEMS[name]])
+        return tier.judge(cases, returned), m.output
+
+
+def grade(path, seed=None, seconds=None, exercise=None):
+    """Grade the submission at ``path`` (a ``.py`` copy or an assignment notebook): a
+    :class:`~dmf_numpy.course.report.Report`.
+
+    ``seed`` draws the test cases (sizes, depths, values); by default a fresh one, which the report
+    names so that a grading can be replayed. ``seconds`` is each item's limit (default
+    :data:`~dmf_numpy.course.sandbox.ITEM_SECONDS`). ``exercise``, when given, is the exercise the
+    file must be: a file that names another gets no marks (an autograder sets it). Raises
+    :class:`~dmf_numpy.course.submission.SubmissionError` only when there is no submission to grade;
+    whatever the submission's code does is a failed item.
+    """
+    submission = read_submission(path, set(ITEMS) | set(TIERS))
+    seed = secrets.randbelow(2**31) if seed is None else int(seed)
+    seconds = seconds or ITEM_SECONDS
+    names = [check.name for check in ITEMS[submission.exercise]] if submission.exercise in ITEMS \
+        else list(TIERS[submission.exercise].ITEMS)
+    refusal = static_check(submission.source)
+    if exercise is not None and exercise != submission.exercise:
+        names = [check.name for check in ITEMS[exercise]] if exercise in ITEMS else list(TIERS[exercise].ITEMS)
+        refusal = (f"this file is the exercise '{submission.exercise}', and the exercise to hand in is "
+                   f"'{exercise}': no marks")
+        return Report(exercise, [Item(name, False, refusal) for name in names], seed)
+    if refusal:
+        return Report(submission.exercise, [Item(name, False, refusal) for name in names], seed)
+    if submission.exercise in TIERS:
+        items, output = grade_tier(TIERS[submission.exercise], submission, np.random.default_rng(seed), seconds)
+        return Report(submission.exercise, items, seed, output)
+    items, outputs = [], []
+    for index, check in enumerate(ITEMS[submission.exercise]):
+        item, output, not_loaded = grade_item(check, submission, np.random.default_rng([seed, index]), seconds)
+        items.append(item)
+        if output and output not in outputs:
+            outputs.append(output)
+        if not_loaded:  # the same failure for every item, without running it again
+            items += [Item(c.name, False, item.message) for c in ITEMS[submission.exercise][index + 1:]]
+            break
+    return Report(submission.exercise, items, seed, "\n".join(outputs))
