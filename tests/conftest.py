@@ -23,3 +23,7 @@ def batch():
     """A float64 batch of 4 samples for the SMALL sizes: (x (4, 6), y (4, 7), labels (4,))."""
     rng = np.random.default_rng(1)
     return rng.uniform(size=(4, 6)), rng.uniform(size=(4, 7)), np.array([0, 1, 2, 1])
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than about 2 s (deselect with -m 'not slow')")

@@ -252,7 +252,8 @@ def garbage(cases, params_of):
     return kinds
 
 
-@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("tier", [pytest.param(tier, marks=[pytest.mark.slow] * (tier == "three-modalities"))
+                                  for tier in TIERS])  # three-modalities: 29 finite-difference judgings, 4 s
 def test_a_judge_never_raises_on_garbage(tier):
     module = TIERS[tier]
     cases = module.cases(np.random.default_rng(2))
