@@ -345,10 +345,11 @@ MISTAKES = [
 # ------------------------------------------------------------------ judging helpers (both tiers)
 
 def describe_exception(error):
-    """The hint for a student's function that raised (or ran too long): its type and message (a
-    plain Exception, as a child process reports one, by its message alone), and a word on shapes
-    that do not fit."""
-    text = str(error) if type(error) is Exception else f"{type(error).__name__}: {error}"
+    """The hint for a student's function that raised (or ran too long): the type and message of a
+    built-in exception, the message alone of any other (a plain Exception or the grader's own
+    type, as a child process reports one), and a word on shapes that do not fit."""
+    builtin = type(error).__module__ == "builtins" and type(error) is not Exception
+    text = f"{type(error).__name__}: {error}" if builtin else str(error)
     if any(word in text for word in ("matmul", "shapes", "broadcast", "aligned")):
         text += (" -- the shapes do not fit: a missing transpose (an error flows backwards through W^T), "
                  "or the arrays of another level or of the other tower?")
