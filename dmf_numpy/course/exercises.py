@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 from ..core import one_page
 from ..files import write_text
+from . import full_backward, three_modalities
 from .submission import MARKER
 
 
@@ -143,7 +144,7 @@ the exit status is 0 when every item passes.
 
 #: The other tiers: exercise name -> module with ``student_copy``, ``INSTRUCTIONS``, ``ITEMS``,
 #: ``cases`` and ``judge`` (see :mod:`dmf_numpy.course.grader`).
-TIERS = {}
+TIERS = {tier.NAME: tier for tier in (full_backward, three_modalities)}
 
 
 def student_copy(name):
