@@ -184,18 +184,24 @@ def cmd_grade(args):
 
 
 def cmd_draw(args):
-    """Draw a model's architecture as in the paper's Fig. 1 (--paths: its learning paths, Fig. 2),
-    or the fork of Eq. 5 (--fork)."""
+    """Draw a model's architecture as in the paper's Fig. 1 (--model all: EMF, IMF and DMF side by
+    side; --paths: the backward routes into x, Fig. 2), or the fork of Eq. 5 (--fork), as a PNG."""
     from .core.fusion import MODELS
-    from .experiments.drawing import draw, draw_fork
+    from .experiments.drawing import draw, draw_fork, draw_side_by_side
     from .files import check_writable_file
 
+    if args.out.suffix.lower() != ".png":
+        raise UsageError(f"--out {args.out}: pictures are written as PNG; give a file name ending in .png")
     check_writable_file(args.out, what="--out")
     if args.fork:
         draw_fork(args.out)
     else:
-        model = MODELS[args.model](args.x_dims, args.y_dims, args.shared_dims, args.classes)
-        draw(model, args.out, paths=args.paths)
+        models = [MODELS[name](args.x_dims, args.y_dims, args.shared_dims, args.classes)
+                  for name in _model_names(args.model)]
+        if args.model == "all":
+            draw_side_by_side(models, args.out, paths=args.paths)
+        else:
+            draw(models[0], args.out, paths=args.paths)
     print(f"wrote {args.out}")
     return 0
 
@@ -340,7 +346,8 @@ def build_parser():
 
     p = commands.add_parser("draw", help="draw a model (Fig. 1), its learning paths (Fig. 2) or the fork of Eq. 5",
                             description=cmd_draw.__doc__)
-    p.add_argument("--model", choices=["emf", "imf", "dmf"], default="dmf")
+    p.add_argument("--model", choices=["emf", "imf", "dmf", "all"], default="dmf",
+                   help="the model to draw; all: EMF, IMF and DMF side by side, as in Fig. 1 (default: dmf)")
     p.add_argument("--x-dims", type=_positive_int, nargs="+", default=[392, 512, 128], metavar="D",
                    help="tower sizes of modality x (default: the paper's, 392 512 128)")
     p.add_argument("--y-dims", type=_positive_int, nargs="+", default=[392, 512, 128], metavar="D")
@@ -348,7 +355,7 @@ def build_parser():
     p.add_argument("--classes", type=_positive_int, default=10, help="classes of the softmax head (default: 10)")
     p.add_argument("--paths", action="store_true", help="colour the backward routes into x, one per crossing level")
     p.add_argument("--fork", action="store_true", help="draw the fork of Eq. 5 instead of a model")
-    p.add_argument("--out", type=Path, required=True, help="the PNG file to write")
+    p.add_argument("--out", type=Path, required=True, help="the PNG file to write (its name ends in .png)")
     p.set_defaults(func=cmd_draw)
 
     p = commands.add_parser("bench", help="benchmark training speed against the machine's GEMM speed",

@@ -13,12 +13,38 @@ import numpy as np
 from ..files import atomic_path, run_lock
 
 
-#: The colour of each term of Eq. 5, in every picture: the modality path (Eq. 2) and the shared
-#: path (Eq. 7).
-PATH_COLORS = {"modality": "tab:purple", "shared": "tab:orange"}
-#: The colour of each backward route into a tower layer, by the level k where it crosses from the
-#: shared stack into the tower (Fig. 2; :func:`dmf_numpy.core.learning_paths.crossing_routes`).
-ROUTE_COLORS = {1: "tab:blue", 2: "tab:green", 3: "tab:red", 4: "tab:brown", 5: "tab:pink", 6: "tab:olive"}
+#: The colours of the learning paths, one meaning in every picture (the drawings of
+#: :mod:`dmf_numpy.experiments.drawing`, the path experiment's figure) and in the text of
+#: ``derivations/``. They are the colours of the paper's Fig. 2 as we read Sec. 2.1: purple, the
+#: error that comes down the modality network (the modality path, first term of Eq. 5, Eq. 2);
+#: red, the error that comes across from a shared layer (the shared path, second term, Eq. 7).
+PATH_COLORS = {"modality": "tab:purple", "shared": "tab:red"}
+#: The paper's orange, for the routes that run through both a shared layer and tower layers
+#: without being either of the two above (DMF only): one shade for each crossing level, the first
+#: for the lowest (repeating after four); see :func:`route_color`.
+BETWEEN_ROUTE_COLORS = ("tab:orange", "#8c4a00", "#e6b400", "#5c3000")
+
+
+def route_color(crossing, level, top):
+    """The colour of a backward route into the tower layer :math:`h_{level}`: the route that leaves
+    the shared stack at :math:`s_{crossing}` (:func:`dmf_numpy.core.learning_paths.crossing_routes`)
+    in a model whose top level is ``top``.
+
+    - ``crossing == level``: the route *is* the shared path into :math:`h_{level}` (Eq. 7), red;
+    - ``crossing == top`` (above ``level``): the route down the whole tower from the top, the one
+      IMF has too, in the modality path's purple;
+    - in between: the paper's orange, a shade of ``BETWEEN_ROUTE_COLORS`` by ``crossing - level``.
+
+    The routes above ``level`` (purple and orange) together make up the modality path, the first
+    term of Eq. 5 (Eq. 2); the red one is its second term.
+    """
+    if not level <= crossing <= top:
+        raise ValueError(f"a route into level {level} crosses at a level from {level} to {top}, not {crossing}")
+    if crossing == level:
+        return PATH_COLORS["shared"]
+    if crossing == top:
+        return PATH_COLORS["modality"]
+    return BETWEEN_ROUTE_COLORS[(crossing - level - 1) % len(BETWEEN_ROUTE_COLORS)]
 
 
 def holds_output_folder(run):
@@ -45,12 +71,13 @@ def machine_description():
             f"Python {platform.python_version()}, NumPy {np.__version__}")
 
 
-def new_figure(figsize):
-    """A Matplotlib figure drawn off-screen (no display needed), in constrained layout."""
+def new_figure(figsize, *, layout="constrained"):
+    """A Matplotlib figure drawn off-screen (no display needed), in constrained layout unless
+    ``layout`` is ``"none"`` (for a figure that places its axes itself)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = Figure(figsize=figsize, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 

@@ -18,7 +18,7 @@ from ..core.learning_paths import decompose
 from ..datasets.halves import load_halves
 from ..files import write_csv
 from ..training.loop import fit
-from .common import PATH_COLORS, ROUTE_COLORS, holds_output_folder, new_figure, save_figure
+from .common import PATH_COLORS, holds_output_folder, new_figure, route_color, save_figure
 from .train_run import TrainConfig
 
 #: The models the path experiment compares (the two of Fig. 4).
@@ -114,12 +114,14 @@ def plot_paths(rows, path, title=""):
     2. the cosine between the two terms of Eq. 5 there (DMF only: IMF has one term);
     3. the share of each route (crossing level k) in the delta at the input layer :math:`h_1`;
     4. the norm of the total delta at each tower layer;
-    5. the norm of each of the two terms of Eq. 5 in DMF, the modality path (solid) and the
-       shared path (dotted), at each tower layer below the top.
+    5. the norm of each of the two terms of Eq. 5 in DMF, the modality path and the shared path
+       (told apart by colour), at each tower layer below the top.
 
-    In rows 1-4 DMF is drawn solid, IMF dashed. Colours follow the pictures of
-    :mod:`dmf_numpy.experiments.drawing`: a route has the colour of its crossing level (row 3),
-    and each term of Eq. 5 its path's colour (row 5, the marker telling the layers apart); rows
+    In rows 1-4 DMF is drawn solid, IMF dashed. Colours mean what they mean in the pictures of
+    :mod:`dmf_numpy.experiments.drawing`: a route has the colour
+    :func:`~dmf_numpy.experiments.common.route_color` gives it (row 3: the shared path red, the
+    route from the top purple, those between orange), and each term of Eq. 5 its path's colour
+    (row 5, ``PATH_COLORS``: modality purple, shared red; the marker tells the layers apart); rows
     1, 2 and 4 are about a layer, not a path, and go from light to dark grey with the level.
     """
     from matplotlib.ticker import MaxNLocator
@@ -145,7 +147,7 @@ def plot_paths(rows, path, title=""):
             routes = {int(key[len("route_"):]): v for key, v in columns.items() if key.startswith("route_")}
             route_sum = sum(routes.values())
             for k, r in routes.items():
-                axes[2, col].plot(epochs, r / route_sum, color=ROUTE_COLORS[k],
+                axes[2, col].plot(epochs, r / route_sum, color=route_color(k, 1, levels[-1]),
                                   label=f"{model.upper()} crossing at $s_{k}$", **style)
         half = "left half" if m == "x" else "right half (damaged)"
         axes[0, col].set_title(f"modality {m}: {half}")
