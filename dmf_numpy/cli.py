@@ -23,10 +23,15 @@ from pathlib import Path
 
 from .core.fusion import MODELS
 from .core.gradcheck import BOUND, check_suite, format_suite, suite_worst_error
+from .course.exercises import EXERCISES, TIERS
+from .course.sandbox import ITEM_SECONDS
 from .experiments.paper import gradcheck_setups
 from .experiments.train_run import TrainConfig
 from .files import FolderLocked, check_writable
 from .training.loop import TrainingDiverged, describe
+
+#: The exercises `dmf-numpy exercise`, `grade` and `autograder` know.
+EXERCISE_NAMES = [*EXERCISES, *TIERS]
 
 
 class UsageError(Exception):
@@ -165,7 +170,9 @@ def cmd_bench(args):
 
 
 def cmd_exercise(args):
-    """Write a student's copy of DMF on one page with the equations of an exercise blanked out."""
+    """Write a student's copy of an exercise: DMF on one page with equations blanked out (the guided
+    tier: backward, forward), DMF's whole backward pass to write (backward-full), or DMF with
+    three modalities (three-modalities)."""
     from .course.exercises import write_exercise
 
     path = write_exercise(args.name, check_writable(args.out))
@@ -175,12 +182,37 @@ def cmd_exercise(args):
 
 
 def cmd_grade(args):
-    """Grade a student's copy of an exercise, item by item; exit 0 when every item passes."""
+    """Grade a submission (a student's copy, or an assignment notebook) item by item, with the
+    student's code in a separate process; exit 0 when every item passes, 1 when one fails."""
     from .course.grader import grade
+    from .course.report import Report, Item
+    from .course.submission import SubmissionError
+    from .files import check_writable_file, write_json
 
-    report = grade(args.file)
+    if args.gradescope:
+        check_writable_file(args.gradescope, what="--gradescope")
+    try:
+        report = grade(args.file, seed=args.seed, seconds=args.time_limit, exercise=args.exercise)
+    except SubmissionError as err:
+        if args.gradescope:  # the student sees why there is no score
+            write_json(args.gradescope, Report(args.exercise or "unknown", [Item("the submission", False, str(err))])
+                       .gradescope())
+        raise UsageError(str(err)) from None
+    if args.gradescope:
+        write_json(args.gradescope, report.gradescope())
     print(json.dumps(report.as_dict(), indent=2) if args.json else report.text())
     return 0 if report.passed else 1
+
+
+def cmd_autograder(args):
+    """Write a Gradescope autograder folder (setup.sh, run_autograder, the package's source) that
+    grades the named exercise; zip the folder's contents and upload them."""
+    from .course.autograder import write_autograder
+
+    folder = write_autograder(args.name, args.file or f"dmf_{args.name}.py", check_writable(args.out))
+    print(f"wrote {folder}: zip its contents (cd {folder} && zip -r ../autograder.zip .) and upload the zip "
+          "to Gradescope")
+    return 0
 
 
 def cmd_draw(args):
@@ -333,16 +365,32 @@ def build_parser():
 
     p = commands.add_parser("exercise", help="write a student's copy of DMF with equations to fill in",
                             description=cmd_exercise.__doc__)
-    p.add_argument("name", choices=["backward", "forward"], help="which pass the student writes")
+    p.add_argument("name", choices=EXERCISE_NAMES, help="which exercise")
     p.add_argument("--out", type=Path, default=Path("exercise"), help="folder for the copy and its "
                    "instructions (default: %(default)s)")
     p.set_defaults(func=cmd_exercise)
 
     p = commands.add_parser("grade", help="grade a student's exercise file item by item",
                             description=cmd_grade.__doc__)
-    p.add_argument("file", type=Path, help="the student's copy, as written by `dmf-numpy exercise`")
-    p.add_argument("--json", action="store_true", help="print a machine-readable score for autograders")
+    p.add_argument("file", type=Path, help="the student's copy (.py, as written by `dmf-numpy exercise`) or an "
+                   "assignment notebook (.ipynb)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    p.add_argument("--gradescope", type=Path, metavar="RESULTS_JSON",
+                   help="also write Gradescope's results.json here")
+    p.add_argument("--exercise", choices=EXERCISE_NAMES, help="the exercise the file must be (a file of another "
+                   "exercise gets no marks); by default the one its first line names")
+    p.add_argument("--seed", type=_nonnegative_int, help="seed of the test cases (default: a fresh one, "
+                   "shown in the report)")
+    p.add_argument("--time-limit", type=_positive_int, metavar="SECONDS",
+                   help=f"seconds each item may run (default {ITEM_SECONDS})")
     p.set_defaults(func=cmd_grade)
+
+    p = commands.add_parser("autograder", help="write a Gradescope autograder folder for an exercise",
+                            description=cmd_autograder.__doc__)
+    p.add_argument("name", choices=EXERCISE_NAMES, help="the exercise it grades")
+    p.add_argument("--file", help="the file name students hand in (default: dmf_NAME.py)")
+    p.add_argument("--out", type=Path, default=Path("autograder"), help="the folder (default: %(default)s)")
+    p.set_defaults(func=cmd_autograder)
 
     p = commands.add_parser("draw", help="draw a model (Fig. 1), its learning paths (Fig. 2) or the fork of Eq. 5",
                             description=cmd_draw.__doc__)
