@@ -295,7 +295,7 @@ def fork_part(c):
         "weight gradient is",
         "",
         "$$",
-        f"\\frac{{\\partial\\varepsilon}}{{\\partial W^x_1}} = \\delta^{{M^x}}_2\\, x^T = "
+        "\\frac{\\partial\\varepsilon}{\\partial W^x_1} = \\delta^{M^x}_2\\, x^T = "
         "[\\delta_1 x_1, \\delta_1 x_2; \\delta_2 x_1, \\delta_2 x_2] = ["
         + "; ".join(", ".join(f"({num(delta_M2[i, 0])})({exact(x[j, 0])})" for j in range(2)) for i in range(2))
         + f"] = {matrix(gradient)}.",
@@ -327,7 +327,7 @@ def fork_part(c):
 
 def numbers_part(c):
     """Every forward value and delta in order, then every gradient with finite differences."""
-    p, h, s, M, z, t = c["p"], c["h"], c["s"], c["M"], c["z"], c["tower"]
+    h, s, M, z, t = c["h"], c["s"], c["M"], c["z"], c["tower"]
     rows = [("forward", f"$h^{m}_{l + 1} = f(W^{m}_{l} h^{m}_{l} + b^{m}_{l})$", "Eq. 4", vector(h[m][l + 1]))
             for m in "xy" for l in range(1, L)]
     rows = [(kind, text.replace("h^x_1", "x").replace("h^y_1", "y"), eq, value) for kind, text, eq, value in rows]

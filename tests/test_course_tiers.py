@@ -21,6 +21,8 @@ import dmf_numpy.course.grader as grader
 from dmf_numpy.core import one_page
 from dmf_numpy.course import full_backward, three_modalities
 
+from helpers import RUNNER
+
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 TIERS = {module.NAME: module for module in (full_backward, three_modalities)}
 NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "assignment_multipath_backward.ipynb"
@@ -270,21 +272,6 @@ def test_a_judge_never_raises_on_garbage(tier):
 
 # ---------------------------------------------------------------- the assignment notebook
 
-NOTEBOOK_RUNNER = """
-import json, sys
-import matplotlib
-matplotlib.use("Agg")
-cells = [c for c in json.load(open(sys.argv[1]))["cells"] if c["cell_type"] == "code"]
-namespace = {"__name__": "__main__"}
-for number, cell in enumerate(cells, 1):
-    try:
-        exec(compile("".join(cell["source"]), f"code cell {number}", "exec"), namespace)
-    except BaseException:
-        print(f"code cell {number} of {len(cells)} failed", file=sys.stderr)
-        raise
-"""
-
-
 def solved_notebook():
     """The assignment with the reference solution in its TODO cells (each tagged "student" and
     "todo"; the solution's backward replaces the one with the TODO of backward)."""
@@ -322,7 +309,7 @@ def test_the_notebooks_student_cells_with_the_solution_score_full_marks_here():
 def test_the_solved_notebook_runs_top_to_bottom_outside_the_repository(tmp_path):
     path = tmp_path / NOTEBOOK.name
     path.write_text(json.dumps(solved_notebook()))
-    result = subprocess.run([sys.executable, "-c", NOTEBOOK_RUNNER, str(path)], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", RUNNER, str(path)], capture_output=True, text=True,
                             cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"score {len(full_backward.ITEMS)}/{len(full_backward.ITEMS)}" in result.stdout

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import RUNNER
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 LECTURES = sorted(EXAMPLES.glob("lecture*.ipynb"))
@@ -26,20 +28,6 @@ NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 SHIPPED = {"dmf_numpy/experiments/data/table1.csv": "results/table1.csv",
            "dmf_numpy/experiments/data/paths.csv": "results/paths/paths.csv"}
 
-RUNNER = """
-import json, sys
-import matplotlib
-matplotlib.use("Agg")  # no screen: plt.show() draws nothing
-cells = [c for c in json.load(open(sys.argv[1]))["cells"] if c["cell_type"] == "code"]
-namespace = {"__name__": "__main__"}
-for number, cell in enumerate(cells, 1):
-    try:
-        exec(compile("".join(cell["source"]), f"code cell {number}", "exec"), namespace)
-    except BaseException:
-        print(f"code cell {number} of {len(cells)} failed", file=sys.stderr)
-        raise
-print(f"{len(cells)} code cells ran")
-"""
 
 
 def run_notebook(notebook, cwd):

@@ -21,8 +21,10 @@ import builtins
 import io
 import json
 import os
+import select
 import struct
 import sys
+import time
 
 import numpy as np
 
@@ -129,28 +131,35 @@ def send(fd, value):
         data = data[os.write(fd, data):]
 
 
-def receive(fd):
-    """Read one message from ``fd`` (blocking); None at the end of the stream."""
-    head = read_exactly(fd, 8)
-    if head is None:
+def receive(fd, deadline=None):
+    """Read one message from ``fd``; None at the end of the stream. With a ``deadline`` (a
+    ``time.monotonic()`` value), TimeoutError once it has passed."""
+    try:
+        head = read_exactly(fd, 8, deadline)
+    except EOFError:
         return None
     (size,) = struct.unpack(">Q", head)
     if size > MAX_MESSAGE:
         raise ProtocolError(f"a message of {size} bytes, more than {MAX_MESSAGE}")
-    body = read_exactly(fd, size)
-    if body is None:
-        raise ProtocolError("a message cut short")
-    return decode(body)
+    try:
+        return decode(read_exactly(fd, size, deadline))
+    except EOFError:
+        raise ProtocolError("a message cut short") from None
 
 
-def read_exactly(fd, size):
-    chunks, left = [], size
-    while left:
-        chunk = os.read(fd, min(left, 2**20))
+def read_exactly(fd, size, deadline=None):
+    """``size`` bytes from ``fd``; EOFError at the end of the stream, TimeoutError past ``deadline``."""
+    chunks = []
+    while size:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(size, 2**20))
         if not chunk:
-            return None
+            raise EOFError
         chunks.append(chunk)
-        left -= len(chunk)
+        size -= len(chunk)
     return b"".join(chunks)
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import select
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ import time
 from pathlib import Path
 
 from . import child
-from .child import MAX_MESSAGE, ProtocolError
+from .child import ProtocolError
 
 #: Wall-clock seconds one item may run, loading the submission included.
 ITEM_SECONDS = 20
@@ -134,7 +133,9 @@ class Student:
         """Send one message and wait for the answer, within the item's deadline."""
         try:
             write_all(self.to_child, child.encode(message), self.deadline)
-            reply = read_message(self.from_child, self.deadline)
+            reply = child.receive(self.from_child, self.deadline)
+            if reply is None:
+                raise EOFError
         except TimeoutError:
             raise StudentError(f"still running after {self.seconds:g} s (an endless loop?)") from None
         except (BrokenPipeError, EOFError):
@@ -164,27 +165,6 @@ def write_all(fd, data, deadline):
         if left <= 0 or not select.select([], [fd], [], left)[1]:
             raise TimeoutError
         data = data[os.write(fd, data[:65536]):]
-
-
-def read_exactly(fd, size, deadline):
-    chunks = []
-    while size:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise TimeoutError
-        chunk = os.read(fd, min(size, 2**20))
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_message(fd, deadline):
-    (size,) = struct.unpack(">Q", read_exactly(fd, 8, deadline))
-    if size > MAX_MESSAGE:
-        raise ProtocolError(f"a message of {size} bytes")
-    return child.decode(read_exactly(fd, size, deadline))
 
 
 def read_output(logs):
