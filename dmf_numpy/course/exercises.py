@@ -63,14 +63,16 @@ EXERCISES = {
 CONTRACTS = {
     "f": "The sigmoid of the paper, elementwise: M of any shape -> the same shape.",
     "f_prime": "f'(M) from the layer's output out = f(M): out (size, N) -> (size, N).",
-    "delta_pre_activation": "dE/dM from delta_out = dE/df(M) (size, N) and out = f(M) (size, N) -> (size, N).",
-    "eq2_modality_path": "Eq. 2: what reaches h^m_l (d_l, N) from h^m_{l+1}; W_m is W^m_l (d_{l+1}, d_l), "
-                         "delta_M_next is dE/dM^m_{l+1} (d_{l+1}, N).",
-    "eq7_shared_path": "Eq. 7: what reaches h^m_l (d_l, N) from s_l; W_ms is W^{m->s}_l (e_l, d_l), "
-                       "delta_M is dE/dM_l (e_l, N).",
-    "eq6_shared_chain": "Eqs. 6 and 8: what reaches s_l (e_l, N) from s_{l+1}; W_s is W^s_l (e_{l+1}, e_l), "
-                        "delta_M_next is dE/dM_{l+1} (e_{l+1}, N).",
-    "eq5_fork": "Eq. 5: dE/dh^m_l (d_l, N), from the modality path and the shared path, each (d_l, N).",
+    "delta_pre_activation": "dE/dM (size, N), from delta_out = dE/df(M) (size, N) and the output\n"
+                            "out = f(M) (size, N).",
+    "eq2_modality_path": "Eq. 2: what reaches h^m_l from h^m_{l+1}, (d_l, N).\n\n"
+                         "W_m is W^m_l (d_{l+1}, d_l); delta_M_next is dE/dM^m_{l+1} (d_{l+1}, N).\n",
+    "eq7_shared_path": "Eq. 7: what reaches h^m_l from s_l, (d_l, N).\n\n"
+                       "W_ms is W^{m->s}_l (e_l, d_l); delta_M is dE/dM_l (e_l, N).\n",
+    "eq6_shared_chain": "Eqs. 6 and 8: what reaches s_l from s_{l+1}, (e_l, N).\n\n"
+                        "W_s is W^s_l (e_{l+1}, e_l); delta_M_next is dE/dM_{l+1} (e_{l+1}, N).\n",
+    "eq5_fork": "Eq. 5: dE/dh^m_l (d_l, N), from the modality path and the shared path,\n"
+                "each (d_l, N).",
     "weight_gradient": "dE/dW (out, in) of M = W a + b, from delta_M = dE/dM (out, N) and a (in, N).",
     "bias_gradient": "dE/db (out,) of M = W a + b, from delta_M = dE/dM (out, N).",
 }
@@ -166,7 +168,8 @@ def student_copy(name):
             indent = " " * node.body[0].col_offset
             for number in range(node.body[0].lineno - 1, node.body[-1].end_lineno):
                 lines[number] = None
-            lines[node.body[0].lineno - 1] = f'{indent}"""{CONTRACTS[blank.target]}"""\n{indent}{todo}'
+            contract = CONTRACTS[blank.target].replace("\n", "\n" + indent).replace(indent + "\n", "\n")
+            lines[node.body[0].lineno - 1] = f'{indent}"""{contract}"""\n{indent}{todo}'
         else:  # a marked line: the statement that ends with the comment
             number = next(k for k, line in enumerate(lines) if line and line.rstrip().endswith(blank.target))
             lines[number] = lines[number][:len(lines[number]) - len(lines[number].lstrip())] + todo

@@ -81,7 +81,7 @@ class Student:
         to_child, self.to_child = os.pipe()
         self.from_child, from_parent = os.pipe()
         env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "OPENBLAS_NUM_THREADS": "1",
-               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONIOENCODING": "utf-8",
+               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                **{k: os.environ[k] for k in PASSED_ON if k in os.environ}}
         limits = dict(LIMITS, RLIMIT_CPU=int(self.seconds) + 5)
         try:
