@@ -17,7 +17,7 @@ PACKAGE = "dmf_numpy"
 
 #: Layer of each part of the package; a module may import its own layer or a lower one, and
 #: training and datasets (both layer 1) may not import each other.
-LAYERS = {"core": 0, "files": 0, "training": 1, "datasets": 1, "experiments": 2, "course": 2, "cli": 3,
+LAYERS = {"core": 0, "files": 0, "npz": 0, "training": 1, "datasets": 1, "experiments": 2, "course": 2, "cli": 3,
           "__main__": 4}
 #: What the core may import from outside the package: NumPy and the standard library, nothing else.
 CORE_THIRD_PARTY = {"numpy"}

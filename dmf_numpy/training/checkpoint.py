@@ -10,24 +10,35 @@ member             content
 ``opt/<slot>/<n>``  each optimizer state array (Adam's ``m`` and ``v``, SGD's ``velocity``)
 ``meta``           a 0-d string array holding JSON: ``format``, ``version``, ``architecture``
                    (``model.config()``), ``epoch``, ``optimizer`` (step count, hyperparameters),
-                   ``rng_state`` (the shuffling generator's state), ``history`` and ``train_config``
+                   ``rng_state`` (the shuffling generator's state), ``history`` (every epoch's
+                   record, so that the history files can be rebuilt from the checkpoint alone),
+                   ``lowest_loss`` (the divergence rule's reference, null before the first
+                   epoch) and ``train_config``
 =================  ===========================================================================
 
-Writes are atomic (:func:`dmf_numpy.files.atomic_path`); loading refuses a file of another
-format, version or architecture with a :class:`CheckpointError` that says what differs.
+Writes are atomic (:func:`dmf_numpy.files.atomic_path`). Reading checks the file whole before
+anything is used (:func:`read_checkpoint`, :func:`load_checkpoint`): any damage to the archive,
+a field of the wrong type, a history record without its numbers, a generator state that is not
+one, an array of the wrong name, shape or dtype or with NaN, a file of another format, version or
+architecture, each is a :class:`CheckpointError` that names the file and says what is wrong.
+A checkpoint edited by hand that still fits this schema is not detected.
 """
 
 from __future__ import annotations
 
 import json
-import zipfile
+import math
 
 import numpy as np
 
 from ..files import atomic_path
+from ..npz import NpzError, read_npz
 
 FORMAT = "dmf-numpy-checkpoint"
-VERSION = 1
+#: The version written. Version 2 added ``lowest_loss``; a version-1 checkpoint is still read
+#: (:data:`READABLE_VERSIONS`), its ``lowest_loss`` then rebuilt from its history by the loop.
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 #: The one part of ``model.config()`` that need not agree for a checkpoint to load into a model
 #: (it only chose the initial weights, which the checkpoint replaces).
 NOT_ARCHITECTURE = ("seed",)
@@ -37,7 +48,7 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be read, or does not fit the model it is loaded into."""
 
 
-def save_checkpoint(path, model, optimizer, *, epoch, rng, history, train_config=None):
+def save_checkpoint(path, model, optimizer, *, epoch, rng, history, train_config=None, lowest_loss=None):
     """Atomically write a checkpoint.
 
     Parameters
@@ -54,7 +65,13 @@ def save_checkpoint(path, model, optimizer, *, epoch, rng, history, train_config
         Per-epoch records so far.
     train_config : dict, optional
         The training settings, stored for reference.
+    lowest_loss : float, optional
+        The divergence rule's reference (:func:`dmf_numpy.training.loop.check_divergence`): the
+        lowest loss so far, starting at the initial weights' loss. Required once ``epoch`` > 0.
     """
+    if epoch > 0 and (lowest_loss is None or not math.isfinite(lowest_loss)):
+        raise ValueError(f"lowest_loss: expected the finite reference loss of the divergence rule after epoch "
+                         f"{epoch}, got {lowest_loss!r}")
     scalars, opt_arrays = optimizer.state()
     meta = {
         "format": FORMAT,
@@ -64,6 +81,7 @@ def save_checkpoint(path, model, optimizer, *, epoch, rng, history, train_config
         "optimizer": scalars,
         "rng_state": rng.bit_generator.state,
         "history": history,
+        "lowest_loss": None if lowest_loss is None else float(lowest_loss),
         "train_config": train_config,
     }
     arrays = {f"param/{k}": v for k, v in model.params.items()}
@@ -83,21 +101,24 @@ def read_checkpoint(path):
         format and version.
     """
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
+        arrays = read_npz(path)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: checkpoint not found") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated .npz: {err})") from None
+    except (OSError, NpzError) as err:
+        raise CheckpointError(f"{path}: not a readable checkpoint: {err}") from None
+    meta = arrays.pop("meta", None)
+    if meta is None or meta.shape != () or meta.dtype.kind != "U":
+        raise CheckpointError(f"{path}: not a dmf-numpy checkpoint (no 'meta' member holding a JSON string)")
     try:
-        meta = json.loads(str(arrays.pop("meta")))
-    except (KeyError, json.JSONDecodeError):
-        raise CheckpointError(f"{path}: not a dmf-numpy checkpoint (no readable 'meta' member)") from None
+        meta = json.loads(str(meta))
+    except (ValueError, RecursionError):
+        raise CheckpointError(f"{path}: not a dmf-numpy checkpoint (its 'meta' member is not JSON)") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: meta: expected a JSON object, got {type(meta).__name__}")
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+    if meta.get("format") != FORMAT or meta.get("version") not in READABLE_VERSIONS \
+            or isinstance(meta.get("version"), bool):
         raise CheckpointError(
-            f"{path}: expected format {FORMAT!r} version {VERSION}, "
+            f"{path}: expected format {FORMAT!r} version {' or '.join(map(str, READABLE_VERSIONS))}, "
             f"got {meta.get('format')!r} version {meta.get('version')!r}")
     _check_meta(path, meta)
     _check_arrays(path, arrays)
@@ -120,13 +141,117 @@ def _check_meta(path, meta):
     if meta["epoch"] < 0 or meta["epoch"] != len(meta["history"]):
         raise CheckpointError(f"{path}: meta: epoch {meta['epoch']} does not match the {len(meta['history'])} "
                               "records of its history")
-    if not all(isinstance(record, dict) for record in meta["history"]):
-        raise CheckpointError(f"{path}: meta: history must be a list of epoch records (JSON objects)")
+    for i, record in enumerate(meta["history"]):
+        problem = _record_problem(record, i + 1)
+        if problem:
+            raise CheckpointError(f"{path}: meta: history record {i + 1}: {problem}")
+    _check_lowest_loss(path, meta)
+    _check_rng_state(path, meta["rng_state"])
     scalars = meta["optimizer"]
-    if not (isinstance(scalars.get("name"), str) and isinstance(scalars.get("t"), int) and scalars["t"] >= 0
-            and isinstance(scalars.get("lr"), (int, float)) and np.isfinite(scalars["lr"]) and scalars["lr"] > 0):
+    if not (isinstance(scalars.get("name"), str) and _is_int(scalars.get("t")) and scalars["t"] >= 0
+            and _is_finite(scalars.get("lr")) and scalars["lr"] > 0):
         raise CheckpointError(f"{path}: meta: optimizer needs a name, a step count t >= 0 and a positive lr, "
                               f"got {scalars!r}")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite(value):
+    """Whether ``value`` is a finite JSON number (not a bool, and not an int too large for a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _record_problem(record, epoch):
+    """What is wrong with one history record written after epoch ``epoch`` (None if nothing): it
+    needs ``epoch``, a positive ``lr``, a finite ``train_loss`` and ``seconds`` >= 0, and any
+    other entry (an evaluation, what ``metrics`` returned) must be a number or an object of
+    numbers."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    for field, valid, wanted in (("epoch", lambda v: _is_int(v) and v == epoch, f"the integer {epoch}"),
+                                 ("lr", lambda v: _is_finite(v) and v > 0, "a positive number"),
+                                 ("train_loss", _is_finite, "a finite number"),
+                                 ("seconds", lambda v: _is_finite(v) and v >= 0, "a number >= 0")):
+        if field not in record:
+            return f"the field {field!r} is missing"
+        if not valid(record[field]):
+            return f"{field} must be {wanted}, got {record[field]!r}"
+    for field, value in record.items():
+        if not _numbers(value):
+            return f"{field} must be a number or an object of numbers, got {value!r}"
+    return None
+
+
+def _numbers(value):
+    """Whether ``value`` is a JSON number or an object whose values are (recursively)."""
+    if isinstance(value, dict):
+        return all(_numbers(v) for v in value.values())
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_lowest_loss(path, meta):
+    """The divergence rule's reference: a finite number once an epoch is done, null before; absent
+    from a version-1 checkpoint (read as null, and rebuilt from the history by the loop)."""
+    if meta["version"] == 1 and "lowest_loss" not in meta:
+        meta["lowest_loss"] = None
+        return
+    if "lowest_loss" not in meta:
+        raise CheckpointError(f"{path}: meta: the field 'lowest_loss' is missing")
+    value = meta["lowest_loss"]
+    if not (_is_finite(value) if meta["epoch"] > 0 else value is None or _is_finite(value)):
+        raise CheckpointError(f"{path}: meta: lowest_loss must be a finite number after epoch {meta['epoch']}, "
+                              f"got {value!r}")
+
+
+def _check_rng_state(path, state):
+    """Raise CheckpointError unless ``state`` is a state of the NumPy bit generator it names: the
+    same fields as that generator's own state, non-negative integers where it has integers, and
+    one that the generator takes and gives back unchanged (no value out of its range)."""
+    name = state.get("bit_generator")
+    kind = getattr(np.random, name, None) if isinstance(name, str) else None
+    try:
+        template = kind().state if isinstance(kind, type) and issubclass(kind, np.random.BitGenerator) else None
+    except (NotImplementedError, TypeError):  # the abstract np.random.BitGenerator
+        template = None
+    if template is None:
+        raise CheckpointError(f"{path}: meta: rng_state is not a state of a NumPy bit generator "
+                              f"(bit_generator {name!r})")
+    problem = _state_problem(state, template, "rng_state")
+    if problem is None:
+        try:
+            scratch = kind()
+            scratch.state = state
+            if json.loads(json.dumps(scratch.state, default=lambda a: a.tolist())) != state:
+                problem = "rng_state: a value is out of range (the generator does not give it back)"
+        except (TypeError, ValueError, KeyError, OverflowError) as err:
+            problem = f"rng_state: {err}"
+    if problem:
+        raise CheckpointError(f"{path}: meta: rng_state is not a state of {name} ({problem})")
+
+
+def _state_problem(value, template, where):
+    """Where ``value`` (read from JSON) differs in form from ``template`` (a generator's state), or None."""
+    if isinstance(template, dict):
+        if not isinstance(value, dict) or set(value) != set(template):
+            return f"{where}: expected the fields {sorted(template)}, got {value!r}"
+        return next((p for k in template if (p := _state_problem(value[k], template[k], f"{where}.{k}"))), None)
+    if isinstance(template, np.ndarray):
+        if not isinstance(value, (list, np.ndarray)) or len(value) != template.size:
+            return f"{where}: expected {template.size} integers"
+        return next((p for i, v in enumerate(value) if (p := _state_problem(v, 0, f"{where}[{i}]"))), None)
+    if isinstance(template, str):
+        return None if value == template else f"{where}: expected {template!r}, got {value!r}"
+    if isinstance(template, (int, np.integer)):  # 128 bits: the widest integer of NumPy's generators' states
+        return None if _is_int(value) and 0 <= value < 2 ** 128 else \
+            f"{where}: expected an integer from 0 to 2**128 - 1, got {value!r}"
+    return None
 
 
 def _check_arrays(path, arrays):
@@ -205,10 +330,14 @@ def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None, def
             raise CheckpointError(f"{path}: optimizer state of {meta['optimizer']['name']!r}, "
                                   f"expected {optimizer.name!r}")
         _check_fits(path, arrays, "opt", optimizer.state()[1], "optimizer state")
+        try:
+            optimizer.check_state({k[len("opt/"):]: v for k, v in arrays.items() if k.startswith("opt/")})
+        except ValueError as err:
+            raise CheckpointError(f"{path}: {err}") from None
     if rng is not None:
         try:
             type(rng.bit_generator)().state = meta["rng_state"]  # on a scratch generator first
-        except (TypeError, ValueError, KeyError) as err:
+        except (TypeError, ValueError, KeyError, OverflowError) as err:
             raise CheckpointError(f"{path}: meta: rng_state is not a state of {type(rng.bit_generator).__name__} "
                                   f"({err})") from None
 

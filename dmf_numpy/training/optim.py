@@ -10,30 +10,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.checks import check_real
+
 
 def check_lr(lr):
-    """Return ``lr`` as a float if it is a positive, finite learning rate, else raise ValueError."""
-    try:
-        lr = float(lr)
-    except (TypeError, ValueError):
-        raise ValueError(f"lr: expected a positive, finite learning rate, got {lr!r}") from None
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr: expected a positive, finite learning rate, got {lr}")
-    return lr
+    """Return ``lr`` as a float if it is a positive, finite learning rate (a number, not a bool),
+    else raise ValueError."""
+    return check_real("lr", lr, "a positive, finite learning rate", lambda v: v > 0)
 
 
 def check_momentum(momentum):
-    """Return ``momentum`` as a float if it lies in [0, 1), else raise ValueError."""
-    if not 0 <= momentum < 1:
-        raise ValueError(f"momentum: expected a value in [0, 1), got {momentum}")
-    return float(momentum)
+    """Return ``momentum`` as a float if it is a number in [0, 1), else raise ValueError."""
+    return check_real("momentum", momentum, "a value in [0, 1)", lambda v: 0 <= v < 1)
 
 
 def check_lr_decay(lr_decay):
     """Return ``lr_decay`` as a float if it is a factor in (0, 1], else raise ValueError."""
-    if not 0 < lr_decay <= 1:
-        raise ValueError(f"lr_decay: expected a factor in (0, 1], got {lr_decay}")
-    return float(lr_decay)
+    return check_real("lr_decay", lr_decay, "a factor in (0, 1]", lambda v: 0 < v <= 1)
 
 
 def decayed_lr(lr0, decay, epoch):
@@ -49,6 +42,8 @@ class Optimizer:
 
     name = "optimizer"
     slot_names = ()
+    nonnegative_slots = ()
+    """Slots that can never hold a negative number (Adam's second moments)."""
 
     def __init__(self, params, lr):
         self.params = params
@@ -77,6 +72,19 @@ class Optimizer:
         arrays = {f"{slot}/{k}": a for slot, d in self.slots.items() for k, a in d.items()}
         return {"t": self.t, **self.hyperparameters()}, arrays
 
+    def check_state(self, arrays):
+        """Raise ValueError unless ``arrays`` (as :meth:`state` returns them) fit this optimizer:
+        every slot array present, of its parameter's shape and dtype, and never negative where
+        the slot cannot be (:attr:`nonnegative_slots`)."""
+        for slot, d in self.slots.items():
+            for k, a in d.items():
+                saved = arrays.get(f"{slot}/{k}")
+                if saved is None or saved.shape != a.shape or saved.dtype != a.dtype:
+                    raise ValueError(f"optimizer state: {slot}/{k} is missing or not {a.dtype}{list(a.shape)}")
+                if slot in self.nonnegative_slots and np.any(saved < 0):
+                    raise ValueError(f"optimizer state: {slot}/{k} has {int(np.sum(saved < 0))} negative entries, "
+                                     f"which {self.name}'s {slot} never holds: the state was damaged or edited")
+
     def load_state(self, scalars, arrays):
         """Restore what :meth:`state` returned (into the existing arrays); checked whole first.
 
@@ -88,11 +96,7 @@ class Optimizer:
         """
         if scalars.get("name") != self.name:
             raise ValueError(f"optimizer state: expected {self.name!r}, got {scalars.get('name')!r}")
-        for slot, d in self.slots.items():
-            for k, a in d.items():
-                saved = arrays.get(f"{slot}/{k}")
-                if saved is None or saved.shape != a.shape or saved.dtype != a.dtype:
-                    raise ValueError(f"optimizer state: {slot}/{k} is missing or not {a.dtype}{list(a.shape)}")
+        self.check_state(arrays)
         self.t = int(scalars["t"])
         self.lr = check_lr(scalars["lr"])
         for slot, d in self.slots.items():
@@ -146,13 +150,13 @@ class Adam(Optimizer):
 
     name = "adam"
     slot_names = ("m", "v")
+    nonnegative_slots = ("v",)  # running means of squared gradients
 
     def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(params, lr)
-        for label, beta in (("beta1", beta1), ("beta2", beta2)):
-            if not 0 <= beta < 1:
-                raise ValueError(f"{label}: expected a value in [0, 1), got {beta}")
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.beta1, self.beta2 = (check_real(label, beta, "a value in [0, 1)", lambda v: 0 <= v < 1)
+                                  for label, beta in (("beta1", beta1), ("beta2", beta2)))
+        self.eps = check_real("eps", eps, "a positive number", lambda v: v > 0)
 
     def step(self, grads):
         t = self.t + 1
@@ -183,10 +187,15 @@ class Adam(Optimizer):
 OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam)}
 
 
+def check_optimizer(name):
+    """Return ``name`` if it names one of :data:`OPTIMIZERS` ("adam", "sgd"), else raise ValueError."""
+    if not isinstance(name, str) or name not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {name!r}")
+    return name
+
+
 def make_optimizer(name, params, *, lr, momentum=0.9):
     """The optimizer called ``name`` ("adam" or "sgd") over ``params``; ``momentum`` is SGD's."""
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {name!r}")
-    if name == "sgd":
+    if check_optimizer(name) == "sgd":
         return SGD(params, lr=lr, momentum=momentum)
     return OPTIMIZERS[name](params, lr=lr)
