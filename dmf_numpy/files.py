@@ -7,8 +7,9 @@ output folder found unwritable only after the work is done.
   are on one file system). A temporary file left by a killed process is removed by the next
   write to the same destination, and files get the ordinary permissions of the user's umask.
 - :func:`check_writable`: a folder is created and probed before any computation starts.
-- :func:`run_lock`: one run per output folder, recorded in a lock file with its process id,
-  host, start time and command; a lock left by a process that has died is taken over.
+- :func:`run_lock`: one run per output folder. The lock is an ``flock`` on a lock file that
+  records the holder's process id, host, start time and command (for messages); the kernel
+  releases it when the holder dies, so a lock left by a killed run is simply taken again.
 
 This is the one module every layer of the package may use; it imports nothing from it.
 """
@@ -22,8 +23,14 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: run_lock says so
+    fcntl = None
 
 #: The lock file a run keeps in its output folder.
 LOCK_NAME = ".dmf-numpy.lock"
@@ -73,9 +80,12 @@ def atomic_path(path):
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as err:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno is not None and err.filename in (None, tmp, str(tmp)):
+            # A full disk or a file-size limit names no file, the temporary one means nothing to the user.
+            raise type(err)(err.errno, err.strerror, str(path)) from None
         raise
 
 
@@ -117,7 +127,7 @@ def check_writable(folder, what="--out"):
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{what} {folder}: a file, not a folder; give a folder for the outputs")
-    probe = folder / f".write-test.{os.getpid()}"
+    probe = folder / f".write-test.{os.getpid()}.{threading.get_ident()}"  # one per thread
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
@@ -137,15 +147,33 @@ def check_writable_file(path, what="--json"):
     return path
 
 
-@contextlib.contextmanager
-def run_lock(folder, command=None):
-    """Hold ``folder`` for one run: refuse to start while another live run holds it.
+#: The folders this process holds, by (device, inode), each with the (process, thread) that holds
+#: it: a run may lock again, in the same thread, a folder it already holds (``train`` holds its
+#: folder, then calls ``fit`` on it). Any other thread or process is refused.
+_HELD = {}
 
-    The lock is a file, ``folder/.dmf-numpy.lock``, created atomically (``O_EXCL``) and holding
-    JSON: ``pid``, ``host``, ``started`` and ``command``. It is removed when the block ends,
-    however it ends (and so is the folder, if the block created it and left it empty). A lock
-    whose process no longer runs on this host (it was killed) is taken over, and the takeover is
-    reported through a note on stderr.
+#: How long a refused run looks again at a lock file that names no live holder (it is being
+#: taken over, and its new holder has not written its name yet) before refusing anyway.
+_NAME_WAIT = 2.0
+
+
+@contextlib.contextmanager
+def run_lock(folder, command=None, *, what="--out"):
+    """Hold ``folder`` for one run: refuse to start while another run holds it.
+
+    The lock is an exclusive ``flock`` on the file ``folder/.dmf-numpy.lock``. The kernel
+    decides who holds it, atomically, and releases it when its holder ends however it ends
+    (even by kill -9), so two runs can never hold one folder. The file itself records the
+    holder as JSON (``pid``, ``host``, ``started``, ``command``) for the message of a refused
+    run. A lock file left by a run that was killed is taken over (the kernel no longer holds it
+    for anyone), with a note on stderr. A lock file written on another host is refused: over a
+    network file system a lock held there may not be seen here; delete it by hand if that run
+    is over.
+
+    The lock is held from before the block's first write until its end; then the lock file is
+    deleted (and so is the folder, if the block created it and left it empty). Within one
+    thread the lock is re-entrant: a run that holds ``folder`` may enter ``run_lock(folder)``
+    again (as ``fit`` does under ``train``), which neither takes nor releases anything.
 
     Parameters
     ----------
@@ -153,57 +181,117 @@ def run_lock(folder, command=None):
         The output folder; created if needed.
     command : str, optional
         What the run is, recorded for whoever finds the lock.
+    what : str
+        How the user named the folder (``--out``, ``out_dir``), for the messages.
 
     Raises
     ------
     FolderLocked
-        If a live process, or one on another host, holds the folder; the message names it.
+        If another run holds the folder (its message names the holder), or a lock file written
+        on another host is there.
+    OSError
+        If the folder cannot be written, or its file system cannot lock files.
     """
     created = not Path(folder).exists()
-    folder = check_writable(folder)
+    folder = check_writable(folder, what)
+    key, me = _folder_key(folder), (os.getpid(), threading.get_ident())
+    if key is not None and _HELD.get(key) == me:  # this run already holds it: nothing to take
+        yield folder
+        return
+    if fcntl is None:
+        raise OSError(f"{what} {folder}: cannot lock it: output folders are locked with flock, which this "
+                      "system lacks (dmf-numpy runs on Linux and macOS)")
     lock = folder / LOCK_NAME
     mine = {"pid": os.getpid(), "host": socket.gethostname(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "command": command}
-    for attempt in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-        except FileExistsError:
-            holder = _read_lock(lock)
-            if attempt == 0 and holder is not None and holder.get("host") == mine["host"] \
-                    and isinstance(holder.get("pid"), int) and not _alive(holder["pid"]):
-                print(f"note: {lock} was left by process {holder['pid']}, which has ended "
-                      f"({holder.get('command')}); taking the folder over", file=sys.stderr)
-                with contextlib.suppress(FileNotFoundError):
-                    lock.unlink()
-                continue
-            raise FolderLocked(_locked_message(folder, lock, holder)) from None
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(mine, f)
-        break
+    fd = _take(folder, lock, what)
+    try:
+        holder = _read_lock(lock)
+        if holder is not None and holder.get("host") != mine["host"]:
+            raise FolderLocked(_locked_message(folder, lock, holder, elsewhere=True))
+        if holder is not None and holder.get("pid") != mine["pid"]:
+            ended = not isinstance(holder.get("pid"), int) or not _alive(holder["pid"])
+            print(f"note: {lock} was left by process {holder.get('pid')}, which "
+                  f"{'has ended' if ended else 'no longer holds it'} ({holder.get('command')}); "
+                  "taking the folder over", file=sys.stderr)
+        data = json.dumps(mine).encode("utf-8")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+    except BaseException:
+        os.close(fd)  # released, the file left as it was found
+        raise
+    _HELD[key] = me
     try:
         yield folder
     finally:
-        if _read_lock(lock) == mine:
-            with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
+        _HELD.pop(key, None)
+        with contextlib.suppress(OSError):  # deleted while still held: a run that takes it next
+            if os.path.samestat(os.fstat(fd), os.stat(lock)):  # sees the file is gone, and opens anew
+                os.unlink(lock)
+        os.close(fd)
         if created:  # a run refused before it wrote anything leaves no empty folder behind
             with contextlib.suppress(OSError):
                 folder.rmdir()
 
 
-def _read_lock(lock):
-    """The JSON of a lock file; None if it is gone or unreadable (being written, or damaged)."""
+def _folder_key(folder):
     try:
-        return json.loads(lock.read_text(encoding="utf-8"))
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _take(folder, lock, what):
+    """Open ``lock`` and hold its ``flock``; return the descriptor, or raise FolderLocked."""
+    deadline = time.monotonic() + _NAME_WAIT
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:  # the folder was removed by a run that just ended: make it again
+            folder.mkdir(parents=True, exist_ok=True)
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = _read_lock(lock)
+            live = holder is not None and (holder.get("host") != socket.gethostname() or (
+                isinstance(holder.get("pid"), int) and _alive(holder["pid"])))
+            if not live and time.monotonic() < deadline:
+                time.sleep(0.01)  # its new holder has not written its name yet: look again
+                continue
+            raise FolderLocked(_locked_message(folder, lock, holder)) from None
+        except OSError as err:
+            os.close(fd)
+            raise OSError(f"{what} {folder}: cannot lock {lock.name} there ({err.strerror or err}); this file "
+                          "system does not support locks: use an output folder on a local disk") from None
+        try:  # the file held may have been deleted by its last holder after it was opened here
+            current = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            current = False
+        if current:
+            return fd
+        os.close(fd)
+
+
+def _read_lock(lock):
+    """The JSON of a lock file; None if it is gone, empty or unreadable (being written, or damaged)."""
+    try:
+        holder = json.loads(lock.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return holder if isinstance(holder, dict) else None
 
 
-def _locked_message(folder, lock, holder):
+def _locked_message(folder, lock, holder, elsewhere=False):
     if holder is None:
         who = "a run whose lock file cannot be read"
     else:
         who = (f"process {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
                + (f" ({holder['command']})" if holder.get("command") else ""))
+    if elsewhere:
+        return (f"{folder}: a run on another host holds this folder: {who}; its lock cannot be checked from "
+                f"here: wait for it to end or use another output folder (if that run is over, delete {lock})")
     return (f"{folder}: another run is writing into this folder: {who}; wait for it to end or use another "
-            f"output folder (if no such run is going on, delete {lock})")
+            f"output folder")

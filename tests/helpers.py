@@ -16,3 +16,24 @@ for number, cell in enumerate(cells, 1):
         raise
 print(f"{len(cells)} code cells ran")
 """
+
+
+#: Holds run_lock(argv[1], argv[2]) until killed; prints "ready" once it holds it.
+LOCK_HOLDER = """
+import sys, time
+from dmf_numpy.files import run_lock
+with run_lock(sys.argv[1], sys.argv[2]):
+    print("ready", flush=True)
+    time.sleep(120)
+"""
+
+
+def hold_lock(folder, command="the other run"):
+    """Start a process that holds ``folder``'s run lock (a live run); return it once it holds it."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(folder), command],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    return process

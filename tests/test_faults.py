@@ -49,15 +49,6 @@ def arrays_file(path, n=200):
     return path
 
 
-@pytest.fixture
-def sleeper():
-    """A live process of this machine that is not this one."""
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    yield process
-    process.kill()
-    process.wait()
-
-
 def dead_pid():
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
@@ -74,12 +65,18 @@ def write_lock(folder, pid, host=None):
 
 # ---------------------------------------------------------------- 1. one run per output folder
 
-def test_a_folder_held_by_a_live_run_is_refused_naming_the_holder(tmp_path, sleeper):
-    write_lock(tmp_path, sleeper.pid)
-    with pytest.raises(FolderLocked, match=f"process {sleeper.pid} on .*, started 2026-11-29 12:00:00 "
-                                           r"\(the other run\); wait for it to end or use another output folder"):
-        run(TrainConfig(**SMALL_ARCH, epochs=1), data=synthetic_halves(), out_dir=tmp_path, log=quiet)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK_NAME]  # nothing written, the lock left alone
+def test_a_folder_held_by_a_live_run_is_refused_naming_the_holder(tmp_path):
+    from helpers import hold_lock
+
+    holder = hold_lock(tmp_path, "the other run")
+    try:
+        with pytest.raises(FolderLocked, match=f"process {holder.pid} on .*, started 20.* "
+                                               r"\(the other run\); wait for it to end or use another output folder"):
+            run(TrainConfig(**SMALL_ARCH, epochs=1), data=synthetic_halves(), out_dir=tmp_path, log=quiet)
+        assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK_NAME]  # nothing written, the lock left alone
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_a_lock_on_another_host_is_never_taken_over(tmp_path):
@@ -180,13 +177,18 @@ def test_the_generative_model_diverging_is_reported_not_returned_as_nan():
 
 # ---------------------------------------------------------------- 3. checkpoints checked whole
 
+def record(epoch):
+    """A history record as the training loop writes it."""
+    return {"epoch": epoch, "lr": 0.001, "train_loss": 0.7, "seconds": 0.1}
+
+
 def checkpoint(tmp_path, change=None, arrays_change=None):
     """A valid checkpoint of a small DMF, its metadata and arrays then edited."""
     model = DMF((4, 3), (5, 3), (3, 2), n_classes=2)
     optimizer = Adam(model.params)
     path = tmp_path / "c.npz"
-    save_checkpoint(path, model, optimizer, epoch=1, rng=np.random.default_rng(0), history=[{"epoch": 1}],
-                    train_config={"lr": 0.001})
+    save_checkpoint(path, model, optimizer, epoch=1, rng=np.random.default_rng(0), history=[record(1)],
+                    train_config={"lr": 0.001}, lowest_loss=0.7)
     with np.load(path) as archive:
         arrays = {k: archive[k] for k in archive.files}
     meta = json.loads(str(arrays["meta"]))
@@ -210,7 +212,7 @@ def fresh():
     (lambda m: {**m, "rng_state": {"bit_generator": "PCG64", "state": "garbage"}}, None,
      "rng_state is not a state of PCG64"),
     (lambda m: {**m, "history": "long ago"}, None, "history has the wrong type"),
-    (lambda m: {**m, "history": [{"epoch": 1}, {"epoch": 2}]}, None,
+    (lambda m: {**m, "history": [record(1), record(2)]}, None,
      "epoch 1 does not match the 2 records of its history"),
     (lambda m: {**m, "epoch": "1"}, None, "epoch has the wrong type"),
     (None, lambda a: {**a, "opt/m/W_out": np.zeros((1, 2), np.float32)}, "optimizer state 'm/W_out' is float32[1, 2], "

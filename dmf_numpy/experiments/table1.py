@@ -11,15 +11,26 @@ over seeds, next to the paper's numbers. :func:`run_table1` writes, into one fol
 - ``config.json``: everything needed to rerun it, with the time it took.
 
 Interrupted? Run the same command again: finished runs are skipped, a half-finished one resumes
-from its last epoch.
+from its last epoch. A folder whose runs are all finished is re-rendered from their histories
+without training, even if their checkpoints are gone (the committed ``results/`` holds none); a
+run folder whose history has lost its checkpoint before the end is refused before anything is
+trained, never trained over.
+
+At the end the table is compared, cell by cell, with another one (by default the committed
+``results/table1.csv`` of the checkout this package runs from): :func:`compare_tables` says for
+each cell whether the difference is within seed noise (``comparison.md``).
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import math
 import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,10 +38,11 @@ import numpy as np
 
 from ..datasets.mnist import load_mnist
 from ..files import run_lock, write_csv, write_json, write_text
-from ..training.loop import format_seconds
+from ..training.checkpoint import changed_settings
+from ..training.loop import format_seconds, refuse_existing_run
 from .common import machine_description, mean_std, new_figure, save_figure
 from .paper import PAPER_TABLE1
-from .train_run import TrainConfig, refuse_other_settings, run
+from .train_run import DEFAULTS, TrainConfig, finished_run, refuse_other_settings, run
 
 MODELS = ("emf", "imf", "dmf")
 DAMAGES = (0.0, 0.3, 0.5, 0.7)
@@ -40,6 +52,10 @@ CONDITION_LABELS = {"left+right": "left+right", "right": "right only",
                     "left": "left only (beyond the paper)"}
 #: ``--quick``: a smoke test of the whole pipeline on a small subset.
 QUICK = {"subset": 3000, "epochs": 3}
+#: The committed table: ``results/table1.csv`` of the checkout this package runs from, else the
+#: copy the package carries (``data/table1.csv``, kept identical by the tests).
+COMMITTED_TABLE = Path(__file__).resolve().parents[2] / "results" / "table1.csv"
+PACKAGED_TABLE = Path(__file__).resolve().parent / "data" / "table1.csv"
 
 
 def _run_one(job):
@@ -53,9 +69,23 @@ def _run_one(job):
 
 def _ignore_interrupts():
     """Worker initializer: Ctrl-C is the parent's to handle. It stops the workers with SIGTERM,
-    which a worker turns into an exit that still runs its clean-up (locks, temporary files)."""
+    which a worker turns into an exit that still runs its clean-up (locks, temporary files).
+    A watchdog stops the worker the same way, quietly, once its parent is gone (killed with -9,
+    say), instead of training on for nobody."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True).start()
+
+
+def _stop_when_orphaned(parent, every=1.0):
+    """Poll the parent's pid; when this process has another parent, silence its output (there is
+    no one left to read it) and send itself SIGTERM."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(devnull, fd)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def run_trainings(jobs, n_workers, log, label="table 1", whole="the table"):
@@ -204,8 +234,11 @@ def plot_fig4(results, path):
 
 
 def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=None, log=print,
-               damages=DAMAGES, **overrides):
+               damages=DAMAGES, compare="committed", **overrides):
     """Train the 12 × ``seeds`` runs of Table 1 and write the table, figure and histories.
+
+    Runs already finished in ``out_dir/runs/`` (a complete ``history.json``) are read, not
+    trained, with or without their checkpoints; half-finished ones resume from their checkpoint.
 
     Parameters
     ----------
@@ -224,6 +257,11 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
         Receives progress lines.
     damages : sequence of float
         The columns to train: all of :data:`DAMAGES` (the paper's), or some of them.
+    compare : "committed", str or Path, or None
+        A ``table1.csv`` to compare the new table with, cell by cell (:func:`compare_tables`),
+        read before any training; ``"committed"``: :data:`COMMITTED_TABLE` (else
+        :data:`PACKAGED_TABLE`), unless ``out_dir`` is the committed results' folder, and not
+        with ``quick``; None: no comparison.
     **overrides
         :class:`~dmf_numpy.experiments.train_run.TrainConfig` fields applied to every run (e.g. ``epochs``).
 
@@ -235,8 +273,10 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
     Raises
     ------
     ValueError
-        On seeds or jobs below 1, or if ``out_dir`` already holds a Table 1 run with other
-        training settings (checked before anything is written).
+        On seeds or jobs below 1, a ``compare`` file that is not a Table 1 CSV, or if
+        ``out_dir`` already holds a Table 1 run with other training settings, or a run folder
+        whose history lost its checkpoint before the end (:class:`CheckpointError`); all
+        checked before anything is written.
     FolderLocked
         If another run is writing into ``out_dir`` (:func:`dmf_numpy.files.run_lock`).
     """
@@ -253,31 +293,45 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
     base = {k: v for k, v in configs[0].to_dict().items() if k not in ("model", "damage", "seed")}
     command = command or f"run_table1({str(out_dir)!r})"
     with run_lock(out_dir, command):
-        return _run_table1(out_dir, configs, base, seeds, damages, jobs, quick, data_dir, command, log)
+        return _run_table1(out_dir, configs, base, seeds, damages, jobs, quick, data_dir, command, log, compare)
 
 
-def _run_table1(out_dir, configs, base, seeds, damages, jobs, quick, data_dir, command, log):
+def _run_table1(out_dir, configs, base, seeds, damages, jobs, quick, data_dir, command, log, compare):
     # its runs would be resumed or mixed into this table
     refuse_other_settings(out_dir / "config.json", base, key="train_config", kind="Table 1 ")
-    load_mnist(data_dir)  # find (or download) the data once, before starting the workers
+    reference = _reference_table(compare, out_dir, quick, base)
+    run_dirs = [out_dir / "runs" / c.run_name for c in configs]
+    results = [finished_run(d, c) for d, c in zip(run_dirs, configs)]  # read, not trained
+    todo = [k for k, r in enumerate(results) if r is None]
+    for k in todo:  # a history that lost its checkpoint before the end: refused before any training
+        refuse_existing_run(run_dirs[k], resume=True)
     run_info = {
         "command": command,
         "seeds": list(range(seeds)), "damages": damages, "models": list(MODELS),
         "quick": quick, "jobs": jobs, "train_config": base,
         "machine": machine_description(),
     }
-    write_json(out_dir / "config.json", {**run_info, "status": "running"})
-    log(f"Table 1: {len(configs)} trainings ({seeds} seed(s) × {len(damages)} damage levels × "
-        f"EMF, IMF, DMF), {base['epochs']} epochs each, {jobs} at a time, into {out_dir}/")
     start = time.perf_counter()
-    jobs_list = [(k, c.to_dict(), data_dir, out_dir / "runs" / c.run_name, f"{command} ({c.run_name})")
-                 for k, c in enumerate(configs)]
-    try:
-        results = run_trainings(jobs_list, jobs, log)
-    except KeyboardInterrupt:
-        log(f"[table 1] interrupted; every finished epoch is saved in {out_dir}/runs/: "
-            "resume with the same command")
-        raise
+    if todo:
+        load_mnist(data_dir)  # find (or download) the data once, before starting the workers
+        write_json(out_dir / "config.json", {**run_info, "status": "running"})
+        finished = f"; {len(configs) - len(todo)} already finished, read from their histories" if len(todo) < len(
+            configs) else ""
+        log(f"Table 1: {len(configs)} trainings ({seeds} seed(s) × {len(damages)} damage levels × "
+            f"EMF, IMF, DMF), {base['epochs']} epochs each, {jobs} at a time, into {out_dir}/{finished}")
+        jobs_list = [(j, configs[k].to_dict(), data_dir, run_dirs[k], f"{command} ({configs[k].run_name})")
+                     for j, k in enumerate(todo)]
+        try:
+            trained = run_trainings(jobs_list, jobs, log)
+        except KeyboardInterrupt:
+            log(f"[table 1] interrupted; every finished epoch is saved in {out_dir}/runs/: "
+                "resume with the same command")
+            raise
+        for k, result in zip(todo, trained):
+            results[k] = result
+    else:
+        log(f"Table 1: all {len(configs)} runs in {out_dir}/runs/ are finished: the table and figure are "
+            "rendered from their histories, nothing is trained")
     seconds = time.perf_counter() - start
 
     summary = summarize(results)
@@ -285,13 +339,185 @@ def _run_table1(out_dir, configs, base, seeds, damages, jobs, quick, data_dir, c
     write_text(out_dir / "table1.md", table1_markdown(summary, seeds, subtitle))
     write_csv(out_dir / "table1.csv", table1_rows(summary))
     plot_fig4(results, out_dir / "fig4.png")
-    per_seed = seconds / seeds
-    # Wall time of this invocation (runs finished by an earlier, interrupted one are not counted),
-    # and the seconds every epoch of every training took, whenever it ran (from the histories).
-    training_seconds = sum(record["seconds"] for r in results for record in r["history"])
-    write_json(out_dir / "config.json", {**run_info, "status": "done", "total_seconds": round(seconds, 1),
-                                         "seconds_per_seed": round(per_seed, 1),
-                                         "training_seconds_all_invocations": round(training_seconds, 1)})
-    log(f"done in {seconds / 60:.1f} min ({per_seed / 60:.1f} min per seed); wrote "
-        f"{out_dir}/table1.md, table1.csv, fig4.png, config.json and runs/")
+    written = "table1.md, table1.csv, fig4.png"
+    if reference is not None:
+        path, other, note = reference
+        comparison = compare_tables(summary, other)
+        write_text(out_dir / "comparison.md", comparison_markdown(comparison, path, note))
+        written += ", comparison.md"
+        for line in comparison_lines(comparison, path, note, out_dir / "comparison.md"):
+            log(line)
+    previous = _read_json(out_dir / "config.json")
+    same_table = isinstance(previous, dict) and previous.get("status") == "done" and all(
+        previous.get(k) == run_info[k] for k in ("seeds", "damages", "models"))
+    if todo or not same_table:
+        per_seed = seconds / seeds
+        # Wall time of this invocation (runs finished by an earlier, interrupted one are not counted),
+        # and the seconds every epoch of every training took, whenever it ran (from the histories).
+        training_seconds = sum(record["seconds"] for r in results for record in r["history"])
+        write_json(out_dir / "config.json", {**run_info, "status": "done", "total_seconds": round(seconds, 1),
+                                             "seconds_per_seed": round(per_seed, 1),
+                                             "training_seconds_all_invocations": round(training_seconds, 1)})
+        written += ", config.json"
+    # else: nothing was trained, and config.json still records how this table was made
+    if todo:
+        log(f"done in {seconds / 60:.1f} min ({seconds / seeds / 60:.1f} min per seed); wrote "
+            f"{out_dir}/{written} and runs/")
+    else:
+        log(f"done, nothing trained; wrote {out_dir}/{written}")
     return summary
+
+
+def _read_json(path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Comparing two tables: within seed noise or not
+# --------------------------------------------------------------------------------------------
+
+#: A difference of means is within seed noise when it is at most this many standard errors.
+NOISE_SE = 2
+
+
+def read_table_csv(path, what="compare"):
+    """A ``table1.csv`` (:func:`table1_rows`) as a summary: ``(condition, model, damage) -> (mean, std, n)``.
+
+    Raises
+    ------
+    ValueError
+        A one-line message naming ``what`` and ``path`` if the file cannot be read or is not a
+        Table 1 CSV.
+    """
+    path = Path(path)
+    fix = "give the table1.csv written by dmf-numpy table1, or none"
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"{what} {path}: cannot be read ({getattr(err, 'strerror', None) or err}); {fix}") from None
+    summary = {}
+    for line, row in enumerate(rows, 2):
+        try:
+            key = (row["condition"], row["model"].lower(), float(row["damage"]))
+            value = (float(row["error_mean"]), float(row["error_std"]), int(row["n_seeds"]))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            value = None
+        if value is None or not all(math.isfinite(v) for v in value[:2]) or value[1] < 0 or value[2] < 1:
+            raise ValueError(f"{what} {path}: line {line} is not a Table 1 row (condition, model, damage, "
+                             f"error_mean, error_std, n_seeds); {fix}")
+        summary[key] = value
+    if not summary:
+        raise ValueError(f"{what} {path}: no rows; {fix}")
+    return summary
+
+
+def _reference_table(compare, out_dir, quick, base):
+    """``(path, summary, note)`` of the table to compare with, or None; read before any training."""
+    if compare is None:
+        return None
+    committed = isinstance(compare, str) and compare == "committed"
+    if committed:
+        if quick or COMMITTED_TABLE.parent.resolve() == out_dir.resolve():  # not the table with itself
+            return None
+        path = COMMITTED_TABLE if COMMITTED_TABLE.is_file() else PACKAGED_TABLE
+        if not path.is_file():
+            return None
+    else:
+        path = Path(compare)
+    summary = read_table_csv(path, "the committed table" if committed else "--compare")
+    note = ""
+    # the settings it was made with: its folder's config.json (the packaged copy: the defaults')
+    saved = _read_json(COMMITTED_TABLE.parent / "config.json" if committed else path.parent / "config.json")
+    if committed and not isinstance(saved, dict):
+        saved = {"train_config": json.loads(json.dumps(DEFAULTS))}  # as a config.json holds it
+    if isinstance(saved, dict) and isinstance(saved.get("train_config"), dict):
+        try:
+            changed = changed_settings(saved["train_config"], base, DEFAULTS)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            changed = []
+        if changed or saved.get("quick"):
+            what = ", ".join(changed) or "quick"
+            note = f"{path} was made with other settings ({what} differ): its differences are not seed noise alone"
+    return path, summary, note
+
+
+def compare_tables(summary, other):
+    """Compare two tables cell by cell: is each difference of means within seed noise?
+
+    The rule, for means :math:`m_1, m_2` over :math:`n_1, n_2` seeds with standard deviations
+    :math:`s_1, s_2`: the difference is within seed noise when
+    :math:`|m_1 - m_2| \\le 2 \\sqrt{s_1^2/n_1 + s_2^2/n_2}`, twice its standard error (about
+    a 95 % band for a difference that is noise alone; with 3 seeds a side, a rough one). A table
+    of one seed has no std of its own and borrows the other's; two tables of one seed each give
+    no estimate.
+
+    Returns
+    -------
+    dict
+        ``(condition, model, damage) -> dict`` with ``mean``, ``other`` (the other table's
+        mean), ``diff``, ``bound`` (None: no estimate) and ``within`` (True, False, or None
+        without an estimate), for every cell of ``summary`` that ``other`` holds too.
+    """
+    cells = {}
+    for key, (m1, s1, n1) in summary.items():
+        if key not in other:
+            continue
+        m2, s2, n2 = other[key]
+        if n1 < 2 and n2 < 2:
+            bound = None
+        else:
+            s1, s2 = (s1 if n1 > 1 else s2), (s2 if n2 > 1 else s1)
+            bound = NOISE_SE * math.sqrt(s1 ** 2 / n1 + s2 ** 2 / n2)
+        diff = m1 - m2
+        within = None if bound is None else abs(diff) <= bound + 1e-3  # the CSV's rounding
+        cells[key] = {"mean": m1, "other": m2, "diff": diff, "bound": bound, "within": within}
+    return cells
+
+
+def _cell_text(cell):
+    if cell is None:
+        return "–"
+    if cell["bound"] is None:
+        return f"{round(cell['diff'], 2) + 0.0:+.2f} (one seed each: no estimate)"
+    text = f"{round(cell['diff'], 2) + 0.0:+.2f} (±{cell['bound']:.2f})"  # + 0.0: no "-0.00"
+    return f"{text} noise" if cell["within"] else f"**{text} beyond**"
+
+
+def comparison_markdown(comparison, path, note=""):
+    """The comparison as Markdown: one cell per table cell, its difference, bound and verdict."""
+    damages = sorted({d for (_, _, d) in comparison})
+    lines = [f"**Compared with** `{path}`: this table's mean test error minus that table's (points), "
+             "and in parentheses twice the standard error of the difference, "
+             f"{NOISE_SE}·√(s₁²/n₁ + s₂²/n₂) from the two tables' std over seeds; *noise* when the "
+             "difference is within it, **beyond** when not.",
+             *(["", f"Note: {note}."] if note else []), "",
+             "| input | model | " + " | ".join(f"{d:.0%} damage" for d in damages) + " |",
+             "|" + "---|" * (2 + len(damages))]
+    for condition in TABLE_CONDITIONS:
+        for model in MODELS:
+            if not any((condition, model, d) in comparison for d in damages):
+                continue
+            cells = [_cell_text(comparison.get((condition, model, d))) for d in damages]
+            lines.append(f"| {CONDITION_LABELS[condition]} | {model.upper()} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_lines(comparison, path, note="", where=None):
+    """What ``table1`` says at the end about the comparison: a count, then each cell beyond noise
+    (``where``: the file that holds every cell's verdict, named in the first line)."""
+    judged = [c for c in comparison.values() if c["within"] is not None]
+    beyond = {k: c for k, c in comparison.items() if c["within"] is False}
+    lines = [f"[table 1] compared with {path}: {len(judged) - len(beyond)} of {len(comparison)} cells within "
+             f"seed noise (|difference| ≤ {NOISE_SE} standard errors)"
+             + (f", {len(comparison) - len(judged)} without an estimate (one seed each)" if len(judged) < len(
+                 comparison) else "") + (f"; cell by cell in {where}" if where else "")]
+    if note:
+        lines.append(f"[table 1] note: {note}")
+    for (condition, model, damage), c in sorted(beyond.items(), key=lambda kc: -abs(kc[1]["diff"])):
+        lines.append(f"[table 1] beyond noise: {CONDITION_LABELS[condition]} {model.upper()} {damage:.0%} damage: "
+                     f"{c['mean']:.2f} against {c['other']:.2f} ({c['diff']:+.2f}, bound ±{c['bound']:.2f})")
+    return lines

@@ -25,17 +25,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
+import os
 import time
 from pathlib import Path
 
-from ..core.checks import check_seed
+from ..core.checks import check_dims, check_integer, check_positive_int, check_real, check_seed
 from ..core.fusion import MODELS, build_model, check_init
 from ..datasets.arrays import load_arrays
-from ..datasets.halves import CONDITIONS, HALF_WIDTH, apply_condition, load_halves, shift_halves
+from ..datasets.halves import CONDITIONS, DAMAGE_KINDS, HALF_WIDTH, apply_condition, load_halves, shift_halves
 from ..files import run_lock, write_json
 from ..training.checkpoint import CheckpointError, changed_settings
 from ..training.loop import check_modality_dropout, evaluate, fit, refuse_existing_run
-from ..training.optim import OPTIMIZERS, check_lr, check_lr_decay, check_momentum
+from ..training.optim import check_lr, check_lr_decay, check_momentum, check_optimizer
 from ..training.pretrain import pretrain
 from .paper import PAPER_SIZES
 
@@ -91,27 +93,33 @@ class TrainConfig:
     shift: int = 0
 
     def __post_init__(self):
-        if self.model not in MODELS:
+        # Every field is checked and stored as a plain Python value (NumPy scalars are accepted),
+        # so that config.json and the checkpoint's settings are JSON.
+        if not isinstance(self.model, str) or self.model not in MODELS:
             raise ValueError(f"model: expected one of {sorted(MODELS)}, got {self.model!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
-        if not 0 <= self.damage < 1:
-            raise ValueError(f"damage: expected a fraction in [0, 1), got {self.damage}")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
-        if self.pretrain < 0:
-            raise ValueError(f"pretrain: expected a number of epochs (0: none), got {self.pretrain}")
-        check_seed(self.seed)
+        self.optimizer = check_optimizer(self.optimizer)
+        self.damage = check_real("damage", self.damage, "a fraction in [0, 1)", lambda v: 0 <= v < 1)
+        self.epochs = check_positive_int("epochs", self.epochs)
+        self.batch_size = check_positive_int("batch_size", self.batch_size)
+        self.pretrain = check_integer("pretrain", self.pretrain, 0, "a number of epochs (0: none)")
+        self.n_val = check_integer("n_val", self.n_val, 0, "a number of training images to hold out (0: none)")
+        if self.subset is not None:
+            self.subset = check_positive_int("subset", self.subset)
+        self.n_classes = check_integer("n_classes", self.n_classes, 2, "a number of classes (2 or more)")
+        self.seed = check_seed(self.seed)
+        if not isinstance(self.damage_kind, str) or self.damage_kind not in DAMAGE_KINDS:
+            raise ValueError(f"damage_kind: expected one of {list(DAMAGE_KINDS)}, got {self.damage_kind!r}")
         if self.damage_on not in DAMAGE_ON:
             raise ValueError(f"damage_on: expected one of {list(DAMAGE_ON)}, got {self.damage_on!r}")
         check_init(self.init)
         if isinstance(self.shift, bool) or not isinstance(self.shift, int) or not 0 <= self.shift < HALF_WIDTH:
             raise ValueError(f"shift: expected a whole number of pixels in [0, {HALF_WIDTH}), got {self.shift!r}")
-        check_modality_dropout(self.modality_dropout)
-        check_lr(self.lr)
-        check_momentum(self.momentum)
-        check_lr_decay(self.lr_decay)
+        self.modality_dropout = check_modality_dropout(self.modality_dropout)
+        self.lr = check_lr(self.lr)
+        self.momentum = check_momentum(self.momentum)
+        self.lr_decay = check_lr_decay(self.lr_decay)
+        if self.arrays is not None and not isinstance(self.arrays, (str, os.PathLike)):
+            raise ValueError(f"arrays: expected the path of an .npz file or None, got {self.arrays!r}")
         if self.arrays is not None:
             changed = [k for k, default in MNIST_ONLY.items() if getattr(self, k) != default]
             if changed:
@@ -119,7 +127,7 @@ class TrainConfig:
                                  f"({self.arrays}); damage your arrays before saving them instead")
             self.arrays = str(self.arrays)
         self.x_dims, self.y_dims, self.shared_dims = (
-            tuple(self.x_dims), tuple(self.y_dims), tuple(self.shared_dims))
+            check_dims(name, getattr(self, name)) for name in ("x_dims", "y_dims", "shared_dims"))
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -194,7 +202,10 @@ def run(config, *, data_dir=None, out_dir=None, resume=False, log=print, data=No
         (:func:`dmf_numpy.files.run_lock`): a second run into it is refused.
     resume : bool
         Continue the interrupted run in ``out_dir`` (from scratch if it holds no checkpoint yet).
-        Without it, a folder that already holds a checkpoint is refused rather than overwritten.
+        Without it, a folder that already holds a run (its checkpoint, or its ``config.json``)
+        is refused rather than overwritten. With or without it, a folder whose ``history.json``
+        has lost its checkpoint (a finished run whose checkpoint was deleted, say) is refused:
+        nothing can be continued from it, and a new run would write over it.
     log : callable
     data : Splits, optional
         Already loaded data (skips loading; it must match ``config``'s damage, seed and subset).
@@ -211,8 +222,9 @@ def run(config, *, data_dir=None, out_dir=None, resume=False, log=print, data=No
     Raises
     ------
     CheckpointError
-        If ``out_dir`` holds a checkpoint and ``resume`` is False, or if it holds a run of
-        another architecture or with other settings (its ``config.json`` or its checkpoint).
+        If ``out_dir`` holds a run and ``resume`` is False, a history without its checkpoint, or
+        a run of another architecture or with other settings (its ``config.json`` or its
+        checkpoint).
     FolderLocked
         If another run is writing into ``out_dir``.
     """
@@ -224,8 +236,11 @@ def run(config, *, data_dir=None, out_dir=None, resume=False, log=print, data=No
 
 def _run(config, data_dir, out_dir, resume, log, data):
     start = time.perf_counter()
-    if out_dir is not None and not resume:
-        refuse_existing_run(out_dir)  # before the data is read or the encoder pretrained
+    if out_dir is not None:  # before the data is read or the encoder pretrained
+        refuse_existing_run(out_dir, resume=resume)
+        if not resume and (out_dir / "config.json").exists():
+            raise CheckpointError(f"{out_dir / 'config.json'}: a run was started in this folder (it saved no "
+                                  "epoch yet); continue it (--resume, resume=True) or use another output folder")
     resuming = resume and out_dir is not None and (out_dir / "checkpoint.npz").exists()
     if data is None:
         data = load_data(config, data_dir)
@@ -280,3 +295,48 @@ def refuse_other_settings(path, settings, *, key=None, kind=""):
 
 def _has_samples(split):
     return split is not None and split[2].size > 0
+
+
+def finished_run(out_dir, config):
+    """The result of ``config``'s run in ``out_dir`` if that run is finished, read from its history
+    without training; None if it is not (or not there).
+
+    A run is finished when its ``history.json`` holds all ``config.epochs`` epochs, each with a
+    finite ``train_loss``, a ``test_error`` for every test condition and its ``seconds``; its
+    checkpoint need not be there any more (results committed without their checkpoints). A
+    history that cannot be read counts as not finished: resuming the run from its checkpoint,
+    which rewrites the history, or refusing the folder, is :func:`run`'s part.
+
+    Returns
+    -------
+    dict or None
+        As :func:`run` returns, without ``model``: ``config``, ``history``,
+        ``final_test_error`` and ``seconds`` (0: nothing was trained).
+
+    Raises
+    ------
+    CheckpointError
+        If the folder's ``config.json`` holds other settings (as for a resume).
+    """
+    out_dir = Path(out_dir)
+    try:
+        history = json.loads((out_dir / "history.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    conditions = list(ARRAY_CONDITIONS) if config.arrays is not None else CONDITIONS
+    if not _complete(history, config.epochs, conditions):
+        return None
+    refuse_other_settings(out_dir / "config.json", config.to_dict())
+    return {"config": config.to_dict(), "history": history, "final_test_error": history[-1]["test_error"],
+            "seconds": 0.0}
+
+
+def _complete(history, epochs, conditions):
+    def number(value):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    return (isinstance(history, list) and len(history) == epochs
+            and all(isinstance(r, dict) and r.get("epoch") == k + 1 and number(r.get("train_loss"))
+                    and number(r.get("seconds")) and isinstance(r.get("test_error"), dict)
+                    and all(number(r["test_error"].get(c)) for c in conditions)
+                    for k, r in enumerate(history)))
