@@ -8,19 +8,33 @@ the encoder-decoder variant; :func:`gradcheck` verifies either against finite di
 
 The package is layered, each layer importing only those below it::
 
-    cli  ->  experiments  ->  training, datasets  ->  core   (and files, used by all)
+    cli  ->  experiments  ->  training, datasets  ->  core   (and files and npz, used by all)
 
 ``core/`` is the paper's mathematics in NumPy alone; ``training/`` the optimizers, the epoch
 loop and checkpoints; ``datasets/`` the data sets and their checks; ``experiments/`` the
 paper's tables and figures; ``cli.py`` the ``dmf-numpy`` command.
 """
 
-from .core.fusion import DMF, EMF, IMF, FusionNet
-from .core.generative import GenerativeDMF
-from .core.gradcheck import gradcheck
-from .training.loop import evaluate, fit, fit_generative
-from .training.pretrain import pretrain
 
-__all__ = ["DMF", "EMF", "IMF", "FusionNet", "GenerativeDMF", "evaluate", "fit", "fit_generative", "gradcheck",
-           "pretrain"]
+import importlib
+
+#: The public names and the modules that define them, imported on first use (PEP 562), so that
+#: ``import dmf_numpy.cli`` runs nothing but the command line until it starts a command.
+_EXPORTS = {"DMF": ".core.fusion", "EMF": ".core.fusion", "IMF": ".core.fusion", "FusionNet": ".core.fusion",
+            "GenerativeDMF": ".core.generative", "gradcheck": ".core.gradcheck", "evaluate": ".training.loop",
+            "fit": ".training.loop", "fit_generative": ".training.loop", "pretrain": ".training.pretrain"}
+
+__all__ = list(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS})

@@ -17,18 +17,46 @@ Every failure ends in a one-line message on stderr, never a traceback, and an ex
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
-from .core.fusion import MODELS
-from .core.gradcheck import BOUND, check_suite, format_suite, suite_worst_error
-from .course.exercises import EXERCISES, TIERS
-from .course.sandbox import ITEM_SECONDS
-from .experiments.paper import gradcheck_setups
-from .experiments.train_run import TrainConfig
-from .files import FolderLocked, check_writable
-from .training.loop import TrainingDiverged, describe
+
+def _running_as_command():
+    """Whether this process is ``dmf-numpy`` or ``python -m dmf_numpy`` (not a program that calls :func:`main`)."""
+    return os.path.basename(sys.argv[0]) in ("dmf-numpy", "__main__.py")
+
+
+def _exit_on_second_interrupt():
+    """After a first Ctrl-C, a second one ends the command at once and quietly (exit 130), instead
+    of a traceback from wherever it lands (the clean-up, or ``threading._shutdown``)."""
+    if _running_as_command():
+        signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
+
+
+def _interrupted(command, after="nothing was written"):
+    """Report a Ctrl-C in one line; the exit status for it."""
+    _exit_on_second_interrupt()
+    print(f"\ndmf-numpy{' ' + command if command else ''}: interrupted; {after}", file=sys.stderr)
+    return 130
+
+
+try:  # the package's modules load in a fraction of a second, in which a Ctrl-C is one line too
+    from .core.fusion import MODELS
+    from .core.gradcheck import BOUND, check_suite, format_suite, suite_worst_error
+    from .course.exercises import EXERCISES, TIERS
+    from .course.sandbox import ITEM_SECONDS
+    from .experiments.paper import gradcheck_setups
+    from .experiments.train_run import TrainConfig
+    from .files import FolderLocked, check_writable
+    from .training.loop import TrainingDiverged, describe
+except KeyboardInterrupt:
+    if not _running_as_command():  # imported by a program: not ours to end
+        raise
+    sys.exit(_interrupted(None))
 
 #: The exercises `dmf-numpy exercise`, `grade` and `autograder` know.
 EXERCISE_NAMES = [*EXERCISES, *TIERS]
@@ -42,8 +70,17 @@ def _model_names(choice):
     return sorted(MODELS, key=list(MODELS).index) if choice == "all" else [choice]
 
 
+#: The largest ``gradcheck --batch``: the check's time grows with the batch (a finite difference
+#: per entry, each a forward pass over the whole batch), and a few samples are enough to check
+#: the gradients of every term; at 256 the paper-size check already takes minutes.
+MAX_GRADCHECK_BATCH = 256
+
+
 def cmd_gradcheck(args):
     """Check every model's gradients on small sizes (all entries) and paper sizes (a sample)."""
+    if args.batch > MAX_GRADCHECK_BATCH:
+        raise UsageError(f"--batch {args.batch}: at most {MAX_GRADCHECK_BATCH} (the check's time grows with the "
+                         "batch, and a few samples check every term; the default is 4)")
     results = check_suite(_model_names(args.model), gradcheck_setups(args.entries, args.small_only),
                           batch=args.batch, seed=args.seed)
     print(format_suite(results))
@@ -79,8 +116,9 @@ def cmd_table1(args):
     from .experiments.table1 import run_table1
 
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
-    out = args.out or Path("results/quick" if args.quick else "results")
-    run_table1(out, seeds=seeds, jobs=args.jobs, quick=args.quick, data_dir=args.data_dir,
+    out = args.out or Path("results/quick" if args.quick else "runs/table1")  # the committed results/ stay as they are
+    compare = "committed" if args.compare is None else None if str(args.compare) == "none" else args.compare
+    run_table1(out, seeds=seeds, jobs=args.jobs, quick=args.quick, data_dir=args.data_dir, compare=compare,
                command="dmf-numpy " + " ".join(sys.argv[1:]), **_training_overrides(args))
     return 0
 
@@ -117,9 +155,9 @@ def cmd_study(args):
     from .experiments.study import GRID, run_study
 
     grid = None
-    if args.protocols:
-        grid = [tuple(cell.split("@")) for cell in args.protocols.split(",")]
-        if any(len(cell) != 2 for cell in grid):
+    if args.protocols is not None:
+        grid = [tuple(cell.strip().split("@")) for cell in args.protocols.split(",")]
+        if any(len(cell) != 2 or not all(cell) for cell in grid):
             raise UsageError(f"--protocols: expected PROTOCOL@SCALE,... as in {','.join('@'.join(c) for c in GRID)}")
     out = args.out or Path("results/quick-study" if args.quick else "results/study")
     run_study(out, quick=args.quick, jobs=args.jobs, data_dir=args.data_dir, grid=grid)
@@ -228,8 +266,13 @@ def cmd_draw(args):
     if args.fork:
         draw_fork(args.out)
     else:
-        models = [MODELS[name](args.x_dims, args.y_dims, args.shared_dims, args.classes)
-                  for name in _model_names(args.model)]
+        try:
+            models = [MODELS[name](args.x_dims, args.y_dims, args.shared_dims, args.classes)
+                      for name in _model_names(args.model)]
+        except MemoryError:  # the drawing is made from a model, whose weights must fit in memory
+            raise UsageError(f"--x-dims {' '.join(map(str, args.x_dims))} --y-dims {' '.join(map(str, args.y_dims))} "
+                             f"--shared-dims {' '.join(map(str, args.shared_dims))}: a model this large does not fit "
+                             "in memory, and drawing builds the model; give smaller layer sizes") from None
         if args.model == "all":
             draw_side_by_side(models, args.out, paths=args.paths)
         else:
@@ -238,8 +281,16 @@ def cmd_draw(args):
     return 0
 
 
+def _path(text):
+    """A path option's value: any non-empty text (an empty one would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty one (it would mean the current folder; "
+                                         "write . for that)")
+    return Path(text)
+
+
 def _existing_dir(text):
-    path = Path(text)
+    path = _path(text)
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"no such directory: {text}")
     return path
@@ -264,7 +315,10 @@ def _nonnegative_int(text):
 
 
 def _damage(text):
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}") from None
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text}")
     return value
@@ -272,7 +326,7 @@ def _damage(text):
 
 def _add_output_options(p, out, data):
     """``--out`` (default ``out``) and ``--data-dir`` (a folder holding ``data``) of an experiment."""
-    p.add_argument("--out", type=Path, default=Path(out), help="output folder (default: %(default)s)")
+    p.add_argument("--out", type=_path, default=Path(out), help="output folder (default: %(default)s)")
     p.add_argument("--data-dir", type=_existing_dir, help=f"folder holding {data}")
 
 
@@ -288,7 +342,8 @@ def build_parser():
     p.add_argument("--model", choices=["emf", "imf", "dmf", "all"], default="all")
     p.add_argument("--entries", type=_positive_int, default=20,
                    help="entries sampled per tensor at the paper's sizes (default: %(default)s)")
-    p.add_argument("--batch", type=_positive_int, default=4, help="batch size (default: %(default)s)")
+    p.add_argument("--batch", type=_positive_int, default=4,
+                   help=f"batch size, at most {MAX_GRADCHECK_BATCH} (default: %(default)s)")
     p.add_argument("--seed", type=_nonnegative_int, default=0)
     p.add_argument("--small-only", action="store_true", help="skip the paper-size check")
     p.set_defaults(func=cmd_gradcheck)
@@ -299,17 +354,20 @@ def build_parser():
     p.add_argument("--model", choices=["emf", "imf", "dmf"], default="dmf")
     p.add_argument("--damage", type=_damage, default=0.0, help="fraction of right-half pixels zeroed")
     p.add_argument("--seed", type=_nonnegative_int, default=0)
-    p.add_argument("--arrays", type=Path, metavar="FILE.npz",
+    p.add_argument("--arrays", type=_path, metavar="FILE.npz",
                    help="train on your own arrays instead of MNIST: x, y, labels and optionally x_val, y_val, "
                         "labels_val, x_test, y_test, labels_test (input sizes and classes come from the data)")
-    p.add_argument("--out", type=Path, help="output folder (default: runs/<model>_damage<p>_seed<s>, "
+    p.add_argument("--out", type=_path, help="output folder (default: runs/<model>_damage<p>_seed<s>, "
                                             "or runs/<model>_<file>_seed<s> with --arrays)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     _add_training_options(p)
     p.set_defaults(func=cmd_train)
 
     p = commands.add_parser("table1", help="reproduce Table 1 and Fig. 4", description=cmd_table1.__doc__)
-    p.add_argument("--out", type=Path, help="output folder (default: results, or results/quick with --quick)")
+    p.add_argument("--out", type=_path, help="output folder (default: runs/table1, or results/quick with --quick)")
+    p.add_argument("--compare", type=_path, metavar="FILE|none",
+                   help="a table1.csv to compare the new table with, cell by cell, within seed noise or not "
+                        "(default: the committed results/table1.csv of this checkout, if any; none: no comparison)")
     p.add_argument("--seeds", type=_positive_int, help="number of seeds (default: 3; 1 with --quick)")
     p.add_argument("--jobs", type=_positive_int, default=1, help="trainings run in parallel (default: %(default)s)")
     p.add_argument("--quick", action="store_true",
@@ -319,7 +377,7 @@ def build_parser():
 
     p = commands.add_parser("study", help="which of the paper's claims hold, under which protocol",
                             description=cmd_study.__doc__)
-    p.add_argument("--out", type=Path,
+    p.add_argument("--out", type=_path,
                    help="output folder (default: results/study, or results/quick-study with --quick)")
     p.add_argument("--quick", action="store_true", help="every protocol on a few hundred images: a smoke test")
     p.add_argument("--jobs", type=_positive_int, default=1, help="trainings run in parallel (default: %(default)s)")
@@ -366,7 +424,7 @@ def build_parser():
     p = commands.add_parser("exercise", help="write a student's copy of DMF with equations to fill in",
                             description=cmd_exercise.__doc__)
     p.add_argument("name", choices=EXERCISE_NAMES, help="which exercise")
-    p.add_argument("--out", type=Path, default=Path("exercise"), help="folder for the copy and its "
+    p.add_argument("--out", type=_path, default=Path("exercise"), help="folder for the copy and its "
                    "instructions (default: %(default)s)")
     p.set_defaults(func=cmd_exercise)
 
@@ -389,7 +447,7 @@ def build_parser():
                             description=cmd_autograder.__doc__)
     p.add_argument("name", choices=EXERCISE_NAMES, help="the exercise it grades")
     p.add_argument("--file", help="the file name students hand in (default: dmf_NAME.py)")
-    p.add_argument("--out", type=Path, default=Path("autograder"), help="the folder (default: %(default)s)")
+    p.add_argument("--out", type=_path, default=Path("autograder"), help="the folder (default: %(default)s)")
     p.set_defaults(func=cmd_autograder)
 
     p = commands.add_parser("draw", help="draw a model (Fig. 1), its learning paths (Fig. 2) or the fork of Eq. 5",
@@ -403,7 +461,7 @@ def build_parser():
     p.add_argument("--classes", type=_positive_int, default=10, help="classes of the softmax head (default: 10)")
     p.add_argument("--paths", action="store_true", help="colour the backward routes into x, one per crossing level")
     p.add_argument("--fork", action="store_true", help="draw the fork of Eq. 5 instead of a model")
-    p.add_argument("--out", type=Path, required=True, help="the PNG file to write (its name ends in .png)")
+    p.add_argument("--out", type=_path, required=True, help="the PNG file to write (its name ends in .png)")
     p.set_defaults(func=cmd_draw)
 
     p = commands.add_parser("bench", help="benchmark training speed against the machine's GEMM speed",
@@ -412,7 +470,7 @@ def build_parser():
     p.add_argument("--repeats", type=_positive_int, default=7, help="timed repetitions, median reported")
     p.add_argument("--runs", type=_positive_int, default=1,
                    help="run the whole benchmark this many times and report the median of each figure")
-    p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    p.add_argument("--json", type=_path, help="also write the figures to this JSON file")
     p.set_defaults(func=cmd_bench)
     return parser
 
@@ -424,14 +482,37 @@ AFTER_INTERRUPT = {
 }
 
 
+#: The errors of a write that fails for want of room or of permission, not because of the run.
+WRITE_ERRORS = {errno.ENOSPC: "the disk is full: free some space",
+                errno.EDQUOT: "the disk quota is used up: free some space",
+                errno.EFBIG: "the file is larger than the size limit (ulimit -f) allows: raise the limit",
+                errno.EACCES: "the folder is not writable (any more): make it writable",
+                errno.EROFS: "the file system is read-only: make it writable"}
+
+
+def _error_text(err, command):
+    """The one-line text of an error: an operating-system error as "FILE: what happened" (not
+    "[Errno 28] ..."), with what to do after a failed write, and for a training how to resume."""
+    if not isinstance(err, OSError) or err.errno is None:
+        return str(err)
+    text = f"{err.filename}: {err.strerror}" if err.filename is not None else err.strerror
+    if err.errno in WRITE_ERRORS:
+        text += f"; {WRITE_ERRORS[err.errno]}"
+        if command in AFTER_INTERRUPT:
+            text += f", then continue: {AFTER_INTERRUPT[command]}"
+    return text
+
+
 def main(argv=None):
     """Run the command line; return the exit status (see the module docstring)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        return _interrupted(None)
     try:
         return args.func(args)
     except (UsageError, ValueError, OSError, FolderLocked) as err:
-        print(f"dmf-numpy {args.command}: error: {err}", file=sys.stderr)
+        print(f"dmf-numpy {args.command}: error: {_error_text(err, args.command)}", file=sys.stderr)
         return 2
     except MemoryError:
         print(f"dmf-numpy {args.command}: error: out of memory; ask for less (a smaller --batch-size, --batch "
@@ -441,6 +522,4 @@ def main(argv=None):
         print(f"dmf-numpy {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        after = AFTER_INTERRUPT.get(args.command, "nothing was written")
-        print(f"\ndmf-numpy {args.command}: interrupted; {after}", file=sys.stderr)
-        return 130
+        return _interrupted(args.command, AFTER_INTERRUPT.get(args.command, "nothing was written"))

@@ -4,6 +4,8 @@ backward pass or a silently wrong loss."""
 
 from __future__ import annotations
 
+import math
+import numbers
 import operator
 
 import numpy as np
@@ -26,8 +28,10 @@ def check_features(name, a, n_features, dtype):
     ------
     ValueError
         If ``a`` is ragged or not 2-D, has no rows, has the wrong number of columns, is not
-        numeric, holds NaN or infinite values, or holds values too large for ``dtype``.
+        numeric, holds NaN or infinite values, or holds values too large for ``dtype``, or is a
+        masked array (:func:`check_not_masked`).
     """
+    check_not_masked(name, a)
     try:
         a = np.asarray(a)
     except ValueError as err:  # ragged nested lists
@@ -68,10 +72,12 @@ def check_labels(labels, n_samples, n_classes):
     Raises
     ------
     ValueError
-        If ``labels`` is not 1-D of length ``n_samples``, not of an integer dtype, or out of range.
+        If ``labels`` is not 1-D of length ``n_samples``, not of an integer dtype, out of range,
+        or a masked array.
     """
     if labels is None:
         raise ValueError(f"labels: expected integer class indices of shape ({n_samples},), got None")
+    check_not_masked("labels", labels)
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.shape[0] != n_samples:
         raise ValueError(f"labels: expected shape ({n_samples},) to match x and y, got {labels.shape}")
@@ -119,6 +125,37 @@ def check_integer(name, value, minimum, expected):
     if number < minimum:
         raise ValueError(f"{name}: expected {expected}, got {number}")
     return number
+
+
+def check_real(name, value, expected, within=lambda number: True):
+    """Return ``value`` as a float if it is a finite real number for which ``within`` holds, else
+    raise a ValueError saying it ``expected`` (e.g. "a fraction in [0, 1)").
+
+    A real number is a Python ``int`` or ``float`` or a NumPy integer or floating scalar
+    (``np.float32(0.9)``); a bool, a string, None or an array is not one.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}: expected {expected}, got {value!r}")
+    number = float(value)
+    if not (math.isfinite(number) and within(number)):
+        raise ValueError(f"{name}: expected {expected}, got {value}")
+    return number
+
+
+def check_callable(name, value, expected, optional=True):
+    """Return ``value`` if it is callable (or None, when ``optional``), else raise a ValueError
+    saying it ``expected`` (e.g. "a function metrics(model) -> dict")."""
+    if (value is None and optional) or callable(value):
+        return value
+    raise ValueError(f"{name}: expected {expected}{' or None' if optional else ''}, got {value!r}")
+
+
+def check_not_masked(name, a):
+    """Raise ValueError if ``a`` is a masked array (:mod:`numpy.ma`), whose mask NumPy would drop
+    without a word when converting it."""
+    if isinstance(a, np.ma.MaskedArray):
+        raise ValueError(f"{name}: a masked array (numpy.ma) with {int(np.ma.count_masked(a))} masked entries; "
+                         f"fill them ({name}.filled(value)) or remove those samples, and pass a plain array")
 
 
 def check_positive_int(name, value):

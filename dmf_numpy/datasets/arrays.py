@@ -20,13 +20,17 @@ Write one with ``numpy.savez("mine.npz", x=..., y=..., labels=..., x_test=..., .
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..npz import NpzError, read_npz
 from .store import DataError
+
+#: The most classes an arrays file may have (its largest label plus one): class indices are
+#: 0..K-1, and a larger one is almost always a label that is not an index (an id, a code).
+MAX_CLASSES = 100_000
 
 #: The splits of an arrays file and the suffix of their names.
 SPLIT_SUFFIXES = {"train": "", "val": "_val", "test": "_test"}
@@ -69,12 +73,11 @@ def load_arrays(path):
     """
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+        arrays = read_npz(path)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: cannot read as a NumPy .npz archive: {err}") from None
+    except (OSError, NpzError) as err:
+        raise DataError(f"{path}: cannot read as a NumPy .npz archive of x, y and labels: {err}") from None
     allowed = {f"{kind}{suffix}" for suffix in SPLIT_SUFFIXES.values() for kind in ("x", "y", "labels")}
     unknown = sorted(set(arrays) - allowed)
     if unknown:
@@ -106,17 +109,30 @@ def _checked_split(path, x, y, labels, names):
         if a.ndim != 2 or a.shape[0] == 0:
             raise DataError(f"{path}: {name} must be a 2-D array (samples, features) with at least one row, "
                             f"got shape {a.shape}")
+        if a.shape[1] == 0:
+            raise DataError(f"{path}: {name} has 0 columns (shape {a.shape}); each sample needs at least one "
+                            "feature")
         if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)) or a.dtype == bool:
             raise DataError(f"{path}: {name} must hold real numbers, got dtype {a.dtype}")
         if not np.isfinite(a).all():
             raise DataError(f"{path}: {name} holds {np.count_nonzero(~np.isfinite(a))} NaN or infinite values")
-        checked.append(a.astype(np.float32))
+        with np.errstate(over="ignore"):
+            converted = a.astype(np.float32)
+        if not np.isfinite(converted).all():
+            raise DataError(f"{path}: {name} holds values too large for float32, the features' type (largest "
+                            f"magnitude {float(np.abs(a).max()):.3g}, above {float(np.finfo(np.float32).max):.3g}); "
+                            "rescale them")
+        checked.append(converted)
     name = names[2]
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise DataError(f"{path}: {name} must be a 1-D array of integer class indices, got shape "
                         f"{labels.shape} and dtype {labels.dtype}")
     if labels.size and labels.min() < 0:
         raise DataError(f"{path}: {name} holds negative class indices (smallest {labels.min()})")
+    if labels.size and int(labels.max()) >= MAX_CLASSES:
+        raise DataError(f"{path}: {name} holds the class index {int(labels.max())}, which would make "
+                        f"{int(labels.max()) + 1} classes (at most {MAX_CLASSES:,}); class indices run from 0 to "
+                        "K-1 for K classes: renumber them, e.g. with np.unique(labels, return_inverse=True)")
     if not x.shape[0] == y.shape[0] == labels.shape[0]:
         raise DataError(f"{path}: {names[0]}, {names[1]} and {name} must have one row per sample, "
                         f"got {x.shape[0]}, {y.shape[0]} and {labels.shape[0]}")

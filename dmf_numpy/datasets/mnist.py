@@ -226,9 +226,9 @@ def _download_mnist(folder, specs):
                 download_file(url, folder / spec.gz_name, spec.gz_sha256)
                 break
             except (OSError, HTTPException, DataError) as err:
-                failures.append(f"Download failed: {url}: {err}")
+                failures.append(f"{url}: {err}")
         else:
-            return failures
+            return [f"The download failed ({'; '.join(failures)})."]
     return []
 
 

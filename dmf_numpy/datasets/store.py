@@ -169,12 +169,8 @@ def resolve_data_dir(dataset, data_dir=None):
 
 def _how_to_fix(dataset):
     """The instructions that end every MissingDataError message."""
-    return (
-        "To fix, do one of:\n"
-        f"  - put the files in {cache_dir(dataset)}\n"
-        f"  - pass --data-dir DIR, where DIR holds the files or a folder {dataset}/ with them\n"
-        f"  - set {DATA_ENV_VAR}=DIR (same meaning as --data-dir)"
-    )
+    return (f"To fix: put the files in {cache_dir(dataset)}, or give their folder DIR (holding them, or a folder "
+            f"{dataset}/ with them) with --data-dir DIR or {DATA_ENV_VAR}=DIR.")
 
 
 def missing_data_error(dataset, files, missing, where, notes=()):
@@ -197,13 +193,12 @@ def missing_data_error(dataset, files, missing, where, notes=()):
     -------
     MissingDataError
     """
-    listing = "\n".join(f"  {name}{'  (missing)' if name in missing else ''}" for name in files)
-    searched = ", ".join(str(p) for p in where.searched)
+    searched = " and ".join(str(p) for p in where.searched)
+    found = [name for name in files if name not in missing]
+    listing = ", ".join(name for name in files if name in missing) + (f" (found {', '.join(found)})" if found else "")
     return MissingDataError(
-        f"{dataset} data not found.\nNeeded files:\n{listing}\n"
-        f"Searched: {searched} (from {ORIGIN_TEXT[where.origin]})\n"
-        + "".join(f"{note}\n" for note in notes)
-        + _how_to_fix(dataset)
+        f"{dataset} data not found in {searched} (from {ORIGIN_TEXT[where.origin]}): missing {listing}. "
+        + " ".join(notes) + "\n" + _how_to_fix(dataset)
     )
 
 

@@ -18,19 +18,23 @@ history, write the checkpoint and the history, and log one line with the time an
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import json
+import os
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from ..core.checks import check_positive_int, check_seed
+from ..core.checks import check_callable, check_positive_int, check_real, check_seed
 from ..core.fusion import FusionNet
 from ..core.generative import GenerativeDMF
 from ..core.ops import softmax, softmax_cross_entropy
-from ..files import write_csv, write_json
+from ..files import _remove_stale_temporaries, check_writable, write_csv, write_json
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .optim import check_lr_decay, decayed_lr, make_optimizer
+from .optim import check_lr, check_lr_decay, check_momentum, check_optimizer, decayed_lr, make_optimizer
 
 #: Probabilities of the three input conditions in generative training: both modalities, x alone
 #: (y zeroed), y alone (x zeroed) -- one third each, as in the bimodal autoencoder of
@@ -121,13 +125,20 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
         Seeds the shuffling.
     out_dir : str or Path, optional
         A folder for ``checkpoint.npz``, ``history.json`` and ``history.csv``, written
-        atomically after every epoch. ``None`` writes nothing.
+        atomically after every epoch. ``None`` writes nothing. The folder is held for the whole
+        training (:func:`dmf_numpy.files.run_lock`): another training into it, in this program
+        or another, is refused, and a caller that holds it already (``train``) passes its lock on.
     resume : bool
-        Continue from ``out_dir/checkpoint.npz``: parameters, optimizer state and shuffling
-        state are restored, so the result is bit for bit that of an uninterrupted run. Without
-        it, a folder that already holds a checkpoint is refused rather than overwritten.
+        Continue from ``out_dir/checkpoint.npz``: parameters, optimizer state, shuffling
+        state and the divergence rule's reference are restored, so the result is bit for bit
+        that of an uninterrupted run, and it stops where that run would. History files missing
+        or behind the checkpoint are rewritten from it (:func:`repair_history`). Without it, a
+        folder that already holds a checkpoint is refused rather than overwritten. The checkpoint
+        records a SHA-256 of the training arrays (``train_data_sha256``, :func:`data_fingerprint`):
+        a resume on other data, even of the same size, is refused. Needs ``out_dir``.
     metrics : callable, optional
-        ``metrics(model) -> dict``, evaluated after every epoch and merged into its record
+        ``metrics(model) -> dict`` of numbers (or dicts of numbers; NumPy scalars are stored as
+        Python numbers), evaluated after every epoch and merged into its record
         (the MNIST experiment reports its test conditions this way).
     settings : dict, optional
         More settings to store in the checkpoint, beside this function's own, and to compare
@@ -151,17 +162,25 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
     ValueError
         On bad arrays (see :meth:`FusionNet.loss_and_grads`) or settings, naming the argument.
     CheckpointError
-        If ``out_dir`` holds a checkpoint and ``resume`` is False, or one of another
-        architecture or written with other settings.
+        If ``out_dir`` holds a checkpoint and ``resume`` is False, a history without its
+        checkpoint (:func:`refuse_existing_run`), or a checkpoint of another architecture or
+        written with other settings.
+    FolderLocked
+        If another training holds ``out_dir``; the message names it.
     TrainingDiverged
         If the training loss becomes non-finite or explodes (:func:`check_divergence`); the
         last good epoch's checkpoint and history stay in ``out_dir``.
     """
     _check_classifier(model)
+    args = check_loop_arguments(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
+                                lr_decay=lr_decay, seed=seed, out_dir=out_dir, resume=resume, metrics=metrics,
+                                settings=settings, log=log, augment=augment, setting_defaults=setting_defaults)
+    modality_dropout = check_modality_dropout(modality_dropout)
     x, y, labels = model.check_inputs(x, y, labels)
     if validation is not None:
-        validation = model.check_inputs(*_triple("validation", validation))
-    check_modality_dropout(modality_dropout)
+        validation = _validation_split(model.check_inputs, _triple("validation", validation))
+    out_dir = _writable_out_dir(out_dir)
+    fingerprint = data_fingerprint(x, y, labels)
     rates = (1 - modality_dropout, modality_dropout / 2, modality_dropout / 2)  # both, x only, y only
 
     def batch_loss(batch, rng):
@@ -176,12 +195,12 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
         record = {}
         if validation is not None:
             record["val_loss"], record["val_error"] = evaluate(model, *validation)
-        return {**record, **(metrics(model) if metrics else {})}
+        return {**record, **metrics_record(metrics, model)}
 
-    return _train(model, batch_loss, labels.shape[0], evaluation, epochs=epochs, batch_size=batch_size,
-                  optimizer=optimizer, lr=lr, momentum=momentum, lr_decay=lr_decay, seed=seed,
-                  out_dir=out_dir, resume=resume, settings={"modality_dropout": modality_dropout, **(settings or {})},
-                  defaults={"modality_dropout": 0.0, **(setting_defaults or {})}, log=log)
+    # A checkpoint written before the fingerprint existed is compared as if it held this one.
+    return _train(model, batch_loss, labels.shape[0], evaluation, **args, out_dir=out_dir,
+                  settings={"modality_dropout": modality_dropout, TRAIN_DATA_KEY: fingerprint, **(settings or {})},
+                  defaults={"modality_dropout": 0.0, TRAIN_DATA_KEY: fingerprint, **(setting_defaults or {})})
 
 
 def fit_generative(model, x, y, *, epochs, batch_size=100, optimizer="adam", lr=1e-3, momentum=0.9,
@@ -218,12 +237,17 @@ def fit_generative(model, x, y, *, epochs, batch_size=100, optimizer="adam", lr=
     if not isinstance(model, GenerativeDMF):
         raise ValueError(f"model: expected a GenerativeDMF, got {type(model).__name__} "
                          "(train EMF, IMF and DMF with fit)")
+    args = check_loop_arguments(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
+                                lr_decay=lr_decay, seed=seed, out_dir=out_dir, resume=resume, metrics=metrics,
+                                settings=settings, log=log)
     drop_rates = check_drop_rates(drop_rates)
     x, y = model.check_targets(x, y)
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
             raise ValueError("validation: expected a pair (x_val, y_val)")
-        validation = model.check_targets(*validation)
+        validation = _validation_split(model.check_targets, validation)
+    out_dir = _writable_out_dir(out_dir)
+    fingerprint = data_fingerprint(x, y)
 
     def batch_loss(batch, rng):
         xb, yb = x[batch], y[batch]
@@ -231,12 +255,11 @@ def fit_generative(model, x, y, *, epochs, batch_size=100, optimizer="adam", lr=
 
     def evaluation(model):
         record = {"val_loss": model.loss(*validation)} if validation is not None else {}
-        return {**record, **(metrics(model) if metrics else {})}
+        return {**record, **metrics_record(metrics, model)}
 
-    return _train(model, batch_loss, x.shape[0], evaluation, epochs=epochs, batch_size=batch_size,
-                  optimizer=optimizer, lr=lr, momentum=momentum, lr_decay=lr_decay, seed=seed,
-                  out_dir=out_dir, resume=resume, settings={"drop_rates": drop_rates.tolist(), **(settings or {})},
-                  log=log)
+    return _train(model, batch_loss, x.shape[0], evaluation, **args, out_dir=out_dir,
+                  settings={"drop_rates": drop_rates.tolist(), TRAIN_DATA_KEY: fingerprint, **(settings or {})},
+                  defaults={TRAIN_DATA_KEY: fingerprint})
 
 
 def minibatch_epoch(optimizer, n, batch_size, rng, batch_loss):
@@ -270,6 +293,29 @@ def minibatch_epoch(optimizer, n, batch_size, rng, batch_loss):
     return losses
 
 
+def _holding_out_dir(train):
+    """Decorate :func:`_train`: with an ``out_dir``, the whole training holds that folder's run
+    lock (:func:`dmf_numpy.files.run_lock`), so a second ``fit`` into it, or one into a folder a
+    running ``train`` holds, is refused with :class:`~dmf_numpy.files.FolderLocked` before it
+    reads or writes anything there. A caller that already holds the folder in this thread (as
+    ``train`` does) passes its lock down: nothing is taken or released."""
+    import functools
+    import sys
+
+    from ..files import run_lock
+
+    @functools.wraps(train)
+    def locked(*args, out_dir=None, **kwargs):
+        if out_dir is None:
+            return train(*args, out_dir=None, **kwargs)
+        command = f"fit(out_dir={str(out_dir)!r}) in {' '.join(sys.argv) or 'python'}"
+        with run_lock(out_dir, command, what="out_dir"):
+            return train(*args, out_dir=out_dir, **kwargs)
+
+    return locked
+
+
+@_holding_out_dir
 def _train(model, batch_loss, n, evaluation, *, epochs, batch_size, optimizer, lr, momentum, lr_decay,
            seed, out_dir, resume, settings, log, defaults=None):
     """The epoch loop of :func:`fit` and :func:`fit_generative` (see the module docstring)."""
@@ -281,12 +327,12 @@ def _train(model, batch_loss, n, evaluation, *, epochs, batch_size, optimizer, l
     log = log or (lambda line: None)
     rng = np.random.default_rng([seed, 2])  # the shuffling stream
     history = []
-    if out_dir is not None and not resume:
-        refuse_existing_run(out_dir)
+    if out_dir is not None:
+        refuse_existing_run(out_dir, resume=resume)
+    lowest = None  # the divergence rule's reference (check_divergence), saved in every checkpoint
     if out_dir is not None and (Path(out_dir) / CHECKPOINT).exists():
-        history = _resume(Path(out_dir) / CHECKPOINT, model, optimizer, rng, settings, defaults, log)
+        history, lowest = _resume(Path(out_dir) / CHECKPOINT, model, optimizer, rng, settings, defaults, log)
 
-    lowest = min((r["train_loss"] for r in history), default=None)  # for the divergence rule
     for epoch in range(len(history), epochs):
         start = time.perf_counter()
         optimizer.lr = decayed_lr(settings["lr"], lr_decay, epoch)
@@ -299,8 +345,11 @@ def _train(model, batch_loss, n, evaluation, *, epochs, batch_size, optimizer, l
         record["seconds"] = time.perf_counter() - start
         history.append(record)
         if out_dir is not None:
+            check_out_dir_still_there(out_dir, epoch + 1)
+            # One transaction per epoch: the checkpoint holds the history, so that a crash before
+            # the history files are written is repaired by the next resume (_resume).
             save_checkpoint(Path(out_dir) / CHECKPOINT, model, optimizer, epoch=epoch + 1, rng=rng, history=history,
-                            train_config=settings)
+                            train_config=settings, lowest_loss=lowest)
             write_history(out_dir, history)
         eta = (epochs - epoch - 1) * np.mean([r["seconds"] for r in history])
         log(f"epoch {epoch + 1}/{epochs}  {describe(record)}  ETA {format_seconds(eta)}")
@@ -322,7 +371,9 @@ def check_divergence(epoch, loss, lowest, lr, out_dir):
     :data:`DIVERGENCE_FACTOR` times the lowest loss so far plus one, where the lowest loss so far
     starts at the loss of the initial weights on the first mini-batch. A healthy run's loss falls,
     or rises by a fraction; a run whose step size is far too large climbs by orders of magnitude
-    within an epoch. The epoch is not saved: the checkpoint of the previous one stays.
+    within an epoch. The epoch is not saved: the checkpoint of the previous one stays. The
+    lowest loss so far is saved in every checkpoint (``lowest_loss``), so that a resumed run
+    applies the same rule.
     """
     if np.isfinite(loss) and loss <= DIVERGENCE_FACTOR * lowest + 1:
         return
@@ -334,19 +385,78 @@ def check_divergence(epoch, loss, lowest, lr, out_dir):
                            f"({lr:g}) is most likely too large; {kept}")
 
 
-def refuse_existing_run(out_dir):
-    """Raise CheckpointError if ``out_dir`` holds a run's checkpoint (it is resumed or left alone,
-    never overwritten)."""
-    if (Path(out_dir) / CHECKPOINT).exists():
-        raise CheckpointError(f"{Path(out_dir) / CHECKPOINT}: a run is already in this folder; resume it "
-                              "(--resume, resume=True) or use another output folder")
+def refuse_existing_run(out_dir, *, resume=False):
+    """Raise CheckpointError if training into ``out_dir`` would write over a run there: a run is
+    resumed or left alone, never overwritten. Refused: a checkpoint without ``resume``, and, with
+    or without ``resume``, a history without its checkpoint (a finished run whose checkpoint was
+    deleted, say: there is nothing to continue from, and a new run would replace its history)."""
+    out_dir = Path(out_dir)
+    if (out_dir / CHECKPOINT).exists():
+        if not resume:
+            raise CheckpointError(f"{out_dir / CHECKPOINT}: a run is already in this folder; resume it "
+                                  "(--resume, resume=True) or use another output folder")
+        return
+    if (out_dir / HISTORY_JSON).exists():
+        try:
+            epochs = f"{len(json.loads((out_dir / HISTORY_JSON).read_text(encoding='utf-8')))} epoch(s)"
+        except (OSError, ValueError, TypeError):
+            epochs = "which cannot be read"
+        raise CheckpointError(f"{out_dir}: this folder holds a run's {HISTORY_JSON} ({epochs}) but not its "
+                              f"{CHECKPOINT}, so that run cannot be resumed, and a new one would write over it; "
+                              "use another output folder, or delete this one to train again")
 
 
 def _resume(checkpoint, model, optimizer, rng, settings, defaults, log):
-    """Load ``checkpoint`` into the model, optimizer and rng if it has these settings; return its history."""
-    history = load_checkpoint(checkpoint, model, optimizer, rng, settings=settings, defaults=defaults)["history"]
+    """Load ``checkpoint`` into the model, optimizer and rng if it has these settings; bring the
+    history files up to date with it (:func:`repair_history`); return its history and the
+    divergence rule's reference loss (None before the first epoch).
+
+    A version-1 checkpoint, written before the reference was saved, gets the lowest training
+    loss of its history instead: the loss of the initial weights, which the rule also counts, is
+    lost, so for such a run the rule can be looser than an uninterrupted run's."""
+    meta = load_checkpoint(checkpoint, model, optimizer, rng, settings=settings, defaults=defaults)
+    history, lowest = meta["history"], meta["lowest_loss"]
+    if lowest is None and history:
+        lowest = min(record["train_loss"] for record in history)
+        log(f"note: {checkpoint} was written by an older version, without the divergence rule's reference loss; "
+            f"using the lowest loss of its history ({lowest:.4g}), not the initial weights' loss")
     log(f"resumed after epoch {len(history)} from {checkpoint}")
-    return history
+    if repair_history(checkpoint.parent, history):
+        log(f"rewrote {HISTORY_JSON} and {HISTORY_CSV} from the checkpoint: they were missing or behind it")
+    return history, lowest
+
+
+def repair_history(out_dir, history):
+    """Make ``history.json`` and ``history.csv`` in ``out_dir`` hold ``history`` (a checkpoint's):
+    rewrite them if either is missing, unreadable or different, and remove the temporary files of
+    a write that a killed process left behind. Return whether they were rewritten.
+
+    The checkpoint is written first and holds the whole history, so a crash (or a full disk)
+    between it and the history files loses nothing: the next resume calls this, even when no
+    epoch is left to train.
+    """
+    out_dir = Path(out_dir)
+    for name in (CHECKPOINT, HISTORY_JSON, HISTORY_CSV):
+        _remove_stale_temporaries(out_dir / name)
+    if not history:
+        return False
+    try:
+        current = json.loads((out_dir / HISTORY_JSON).read_text(encoding="utf-8")) == history
+        rows, fields = history_rows(history), _history_fields(history)
+        with open(out_dir / HISTORY_CSV, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            current = current and list(reader) == [{k: _csv_text(row.get(k)) for k in fields} for row in rows] \
+                and reader.fieldnames == fields
+    except (OSError, ValueError, csv.Error):  # missing, unreadable, not JSON (UnicodeDecodeError is a ValueError)
+        current = False
+    if not current:
+        write_history(out_dir, history)
+    return not current
+
+
+def _csv_text(value):
+    """A value as :func:`csv.writer` writes it (and :class:`csv.DictReader` reads it back)."""
+    return "" if value is None else str(value)
 
 
 def describe(record):
@@ -385,8 +495,12 @@ def history_rows(history):
 def write_history(out_dir, history):
     """Write ``history.json`` and ``history.csv`` into ``out_dir`` (atomically)."""
     write_json(Path(out_dir) / HISTORY_JSON, history)
-    rows = history_rows(history)
-    write_csv(Path(out_dir) / HISTORY_CSV, rows, list(dict.fromkeys(k for row in rows for k in row)))
+    write_csv(Path(out_dir) / HISTORY_CSV, history_rows(history), _history_fields(history))
+
+
+def _history_fields(history):
+    """The columns of ``history.csv``: every key of :func:`history_rows`, in order of appearance."""
+    return list(dict.fromkeys(k for row in history_rows(history) for k in row))
 
 
 def _check_classifier(model):
@@ -399,6 +513,102 @@ def _triple(name, arrays):
     if not isinstance(arrays, (tuple, list)) or len(arrays) != 3:
         raise ValueError(f"{name}: expected a triple (x, y, labels)")
     return arrays
+
+
+def _validation_split(check, arrays):
+    """``check(*arrays)``, its errors saying that they concern the validation set."""
+    try:
+        return check(*arrays)
+    except ValueError as err:
+        raise ValueError(f"validation {err}") from None
+
+
+def check_loop_arguments(*, epochs, batch_size, optimizer, lr, momentum, lr_decay, seed, out_dir, resume, metrics,
+                         settings, log, augment=None, setting_defaults=None):
+    """:func:`fit`'s and :func:`fit_generative`'s other arguments, checked at the call, before any
+    work; return the numbers as Python ints and floats (NumPy scalars are accepted) for
+    :func:`_train`, or raise ValueError naming the first argument that is wrong."""
+    for name, value, expected in (("metrics", metrics, "a function metrics(model) -> dict"),
+                                  ("augment", augment, "a function augment(x, y, rng) -> (x, y)"),
+                                  ("log", log, "a function log(line)")):
+        check_callable(name, value, expected)
+    for name, value in (("settings", settings), ("setting_defaults", setting_defaults)):
+        if value is not None and not (isinstance(value, dict) and all(isinstance(k, str) for k in value)):
+            raise ValueError(f"{name}: expected a dict of named settings (str keys) or None, got {value!r}")
+    if not isinstance(resume, (bool, np.bool_)):
+        raise ValueError(f"resume: expected True or False, got {resume!r}")
+    if resume and out_dir is None:
+        raise ValueError("resume=True: there is nothing to resume without out_dir; give the folder of the run "
+                         "to continue (out_dir=...), or leave resume False")
+    check_out_dir(out_dir)
+    return {"epochs": check_positive_int("epochs", epochs), "batch_size": check_positive_int("batch_size", batch_size),
+            "optimizer": check_optimizer(optimizer), "lr": check_lr(lr), "momentum": check_momentum(momentum),
+            "lr_decay": check_lr_decay(lr_decay), "seed": check_seed(seed), "resume": bool(resume), "log": log}
+
+
+def check_out_dir(out_dir):
+    """Return ``out_dir`` as a Path (None stays None) if it is a non-empty path, else raise ValueError."""
+    if out_dir is None:
+        return None
+    if not isinstance(out_dir, (str, os.PathLike)) or not os.fspath(out_dir):
+        raise ValueError(f"out_dir: expected a folder path (a non-empty str or a Path) or None, got {out_dir!r}")
+    return Path(out_dir)
+
+
+def _writable_out_dir(out_dir):
+    """``out_dir`` created and probed (:func:`~dmf_numpy.files.check_writable`) before any work;
+    None stays None."""
+    return None if out_dir is None else check_writable(check_out_dir(out_dir), what="out_dir")
+
+
+class OutputFolderGone(FileNotFoundError):
+    """The output folder was deleted or moved while the run was writing into it."""
+
+
+def check_out_dir_still_there(out_dir, epoch):
+    """Raise :class:`OutputFolderGone` if ``out_dir`` is no longer a folder: rather than recreate
+    it without its other files (``config.json``, the lock), the run stops, saving nothing more."""
+    if not Path(out_dir).is_dir():
+        raise OutputFolderGone(f"{out_dir}: the output folder was deleted or moved during the run; epoch {epoch} "
+                               "was not saved and the run stopped rather than recreate it; if it was moved, resume "
+                               "the run in its new place (--resume, resume=True)")
+
+
+#: The setting that holds :func:`data_fingerprint` of the training data, compared on resume.
+TRAIN_DATA_KEY = "train_data_sha256"
+
+
+def data_fingerprint(*arrays):
+    """A SHA-256 of the arrays' shapes, dtypes and bytes (hex): a resume on other training data
+    than the checkpoint's is refused through it (about a second per GB)."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str}{a.shape}".encode())
+        digest.update(memoryview(a).cast("B"))
+    return digest.hexdigest()
+
+
+def metrics_record(metrics, model):
+    """What ``metrics(model)`` returns, with NumPy numbers as Python ones (so that the history is
+    JSON), or a ValueError if it is not a dict of numbers and dicts of numbers."""
+    if metrics is None:
+        return {}
+    record = metrics(model)
+    if not isinstance(record, dict):
+        raise ValueError(f"metrics: expected a function returning a dict of numbers, got a "
+                         f"{type(record).__name__} ({record!r:.80})")
+    return {key: _metric_value(f"metrics[{key!r}]", value) for key, value in record.items()}
+
+
+def _metric_value(name, value):
+    if isinstance(value, dict):
+        return {key: _metric_value(f"{name}[{key!r}]", v) for key, v in value.items()}
+    if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name}: expected a number (or a dict of numbers), got {value!r:.80}")
+    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,10 +627,9 @@ def check_drop_rates(drop_rates):
 
 
 def check_modality_dropout(p):
-    """Return ``p`` if it is a fraction in [0, 1) (:func:`fit`'s ``modality_dropout``), else raise ValueError."""
-    if not 0 <= p < 1:
-        raise ValueError(f"modality_dropout: expected a fraction in [0, 1), got {p}")
-    return p
+    """Return ``p`` as a float if it is a fraction in [0, 1) (:func:`fit`'s ``modality_dropout``), else raise
+    ValueError."""
+    return check_real("modality_dropout", p, "a fraction in [0, 1)", lambda v: 0 <= v < 1)
 
 
 def drop_modalities(x, y, rng, drop_rates=DROP_RATES):
