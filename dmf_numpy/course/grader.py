@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import ast
 import inspect
+import os
 import secrets
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -424,13 +426,17 @@ def grade(path, seed=None, seconds=None, exercise=None):
     if submission.exercise in TIERS:
         items, output = grade_tier(TIERS[submission.exercise], submission, np.random.default_rng(seed), seconds)
         return Report(submission.exercise, items, seed, output)
-    items, outputs = [], []
-    for index, check in enumerate(ITEMS[submission.exercise]):
-        item, output, not_loaded = grade_item(check, submission, np.random.default_rng([seed, index]), seconds)
-        items.append(item)
-        if output and output not in outputs:
-            outputs.append(output)
-        if not_loaded:  # the same failure for every item, without running it again
-            items += [Item(c.name, False, item.message) for c in ITEMS[submission.exercise][index + 1:]]
-            break
+    checks = ITEMS[submission.exercise]
+
+    def run(index):
+        return grade_item(checks[index], submission, np.random.default_rng([seed, index]), seconds)
+
+    first = run(0)
+    if first[2]:  # the file does not load: the same failure for every item, without running it again
+        results = [first] + [(Item(c.name, False, first[0].message), "", True) for c in checks[1:]]
+    else:  # the other items at once, one child each: they wait on their children, not on this process
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            results = [first, *pool.map(run, range(1, len(checks)))]
+    items = [item for item, _, _ in results]
+    outputs = list(dict.fromkeys(output for _, output, _ in results if output))
     return Report(submission.exercise, items, seed, "\n".join(outputs))
