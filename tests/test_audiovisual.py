@@ -80,6 +80,7 @@ def test_condition_inputs_zero_the_withheld_modality():
         condition_inputs(audio, image, "AV")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_DATA, reason=f"FSDD and MNIST are absent (looked for fsdd/ and mnist/ in {SHARED})")
 def test_run_audiovisual_end_to_end_on_a_subset(tmp_path):
     result = run_audiovisual(tmp_path, seeds=2, epochs=2, data_dir=SHARED, subset=4, log=lambda line: None,

@@ -48,6 +48,7 @@ def test_median_rows_takes_each_figure_over_the_runs():
     assert median_rows(runs) == [{"model": "dmf", "params": 7, "step_ms": 2.0, "gemm_ms": 4.0}]
 
 
+@pytest.mark.slow
 def test_run_bench_writes_every_run_and_their_medians(tmp_path):
     lines = []
     result = run_bench(models=("imf",), repeats=1, runs=2, json_path=tmp_path / "bench.json", log=lines.append)

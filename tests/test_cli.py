@@ -71,6 +71,7 @@ def test_no_data_anywhere_says_what_to_do(tmp_path, capsys, monkeypatch):
     assert not list((tmp_path / "cache").rglob("*.gz"))  # nothing that looks valid was left
 
 
+@pytest.mark.slow
 @needs_mnist
 def test_table1_quick_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DMF_NUMPY_DATA", str(mnist_root()))
@@ -110,6 +111,7 @@ def _has(*paths):
     (["audiovisual", "--epochs", "1", "--seeds", "1", "--subset", "2"], ["mnist", "fsdd"],
      ["table2.md", "table2.csv", "results.json"]),
 ])
+@pytest.mark.slow
 def test_experiment_commands_end_to_end(argv, needs, written, tmp_path, capsys):
     if not _has(*needs):
         pytest.skip(f"needs {', '.join(needs)} under {SHARED_DATA} (set DMF_NUMPY_DATA)")
@@ -131,6 +133,7 @@ def test_quick_table1_does_not_write_over_the_full_results(argv, out, monkeypatc
     assert main(argv) == 0 and calls == [Path(out)]
 
 
+@pytest.mark.slow
 @needs_mnist
 def test_table1_interrupted_exits_130_cleanly_and_resumes(tmp_path):
     """Ctrl-C in a terminal reaches the whole process group: the parent and both workers."""

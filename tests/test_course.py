@@ -165,6 +165,7 @@ def test_correct_work_written_differently_scores_full_marks(tmp_path, exercise, 
     assert failures(report) == {} and report.passed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_test_cases_are_drawn_from_the_seed_and_the_report_names_it(tmp_path, seed):
     path = solution(tmp_path, "backward", [("return delta_M.sum(axis=1)", "return delta_M.reshape(3, -1).sum(1)")])
@@ -220,6 +221,7 @@ def test_the_child_refuses_imports_at_run_time_too_when_the_static_check_is_bypa
     assert "ImportError: import of 'signal' refused" in report.items[0].message
 
 
+@pytest.mark.slow
 def test_an_endless_loop_is_killed_by_the_wall_clock_and_fails_only_its_item(tmp_path):
     started = time.monotonic()
     report = grade(solution(tmp_path, "backward", [("return delta_M.sum(axis=1)", "while True:\n        pass")]),
@@ -313,6 +315,7 @@ def dmf_numpy(cwd, *argv, env=None):
                           env=env)
 
 
+@pytest.mark.slow
 def test_the_command_line_writes_grades_and_says_pass_or_fail_by_exit_status(tmp_path):
     written = dmf_numpy(tmp_path, "exercise", "backward", "--out", "ex")
     assert written.returncode == 0 and (tmp_path / "ex" / "dmf_backward.py").exists()
@@ -371,6 +374,7 @@ def test_gradescope_results_have_the_documented_fields(tmp_path):
     assert [test["name"] for test in failed] == ["Eq. 5: the fork"] and "gradients add up" in failed[0]["output"]
 
 
+@pytest.mark.slow
 def test_the_autograder_folder_grades_a_submission_as_gradescope_runs_it(tmp_path):
     made = dmf_numpy(tmp_path, "autograder", "backward", "--out", "ag")
     assert made.returncode == 0, made.stderr

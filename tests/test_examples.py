@@ -79,6 +79,7 @@ def test_gradient_check_passes_and_fails_without_the_shared_path():
     assert sections["DMF"]["W_out"] == sections["DMF"]["W_xs.3"] == "ok"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not mnist_available(), reason=f"MNIST not found: set {DATA_ENV_VAR} to a folder holding "
                     "mnist/ (CI uses ../shared/data)")
 def test_path_plot_on_a_small_subset(tmp_path):

@@ -102,6 +102,7 @@ def test_the_lock_is_released_however_the_run_ends(tmp_path):
     assert not (tmp_path / LOCK_NAME).exists()
 
 
+@pytest.mark.slow
 def test_two_runs_into_one_folder_one_is_refused_and_nothing_mixes(tmp_path):
     data = arrays_file(tmp_path / "mine.npz")
     out = tmp_path / "out"
@@ -394,6 +395,7 @@ def test_an_empty_dataset_folder_does_not_hide_the_files_beside_it(tmp_path):
 
 # ---------------------------------------------------------------- 8. long runs
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path):
     data = arrays_file(tmp_path / "mine.npz", n=2000)
     out = tmp_path / "out"

@@ -68,6 +68,7 @@ def test_bad_files_are_named(tmp_path):
             load_fsdd(folder, verify=verify)
 
 
+@pytest.mark.slow
 def test_an_incomplete_or_altered_set_names_what_is_wrong(tmp_path):
     folder = tmp_path / "all"
     folder.mkdir()

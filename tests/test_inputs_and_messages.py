@@ -343,6 +343,7 @@ def _alive(pid):
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
 def test_table1_workers_stop_quietly_when_their_parent_is_killed(tmp_path):
     script = tmp_path / "pool.py"

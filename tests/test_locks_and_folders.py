@@ -109,6 +109,7 @@ def test_threads_racing_for_a_stale_lock_one_holds_it(tmp_path, capsys):
     assert capsys.readouterr().err.count("which has ended (a killed run); taking the folder over") == 5
 
 
+@pytest.mark.slow
 def test_processes_racing_for_a_stale_lock_one_holds_it(tmp_path):
     check_races(tmp_path, 10, race_processes, 8)
 
@@ -431,6 +432,7 @@ def test_compare_says_cell_by_cell_whether_a_difference_is_seed_noise():
     assert ("left", "dmf", 0.3) not in cells  # not in the other table
 
 
+@pytest.mark.slow
 def test_table1_compares_its_table_with_another_and_names_the_cells_beyond_noise(tmp_path, capsys):
     from dmf_numpy.cli import main
 
@@ -479,6 +481,7 @@ def test_the_readme_main_command_trains_into_a_folder_of_its_own():
     assert "/runs/" in (root / ".gitignore").read_text().splitlines()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("checkout", [True, False])
 def test_the_default_comparison_is_with_the_committed_table_and_names_other_settings(tmp_path, monkeypatch, checkout):
     """From a checkout: results/table1.csv; from an installed package: the copy it carries."""

@@ -43,6 +43,7 @@ def test_the_lectures_are_found():
     assert all(nb in NOTEBOOKS for nb in LECTURES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["examples", "elsewhere"])
 @pytest.mark.parametrize("notebook", LECTURES, ids=lambda p: p.stem)
 def test_every_code_cell_runs_in_order(notebook, where, tmp_path):

@@ -78,6 +78,7 @@ def test_the_grid_is_declared():
     assert {p for p, _ in GRID} == set(PROTOCOLS) and protocol_name("paper", "full") == GRID[0][0] + "@full"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_DATA / "mnist").is_dir(), reason="needs MNIST under DMF_NUMPY_DATA")
 def test_study_quick_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DMF_NUMPY_DATA", str(SHARED_DATA))
