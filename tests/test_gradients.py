@@ -52,7 +52,7 @@ def drop_modality_path(modality_path, shared_path):
     return shared_path if shared_path is not None else np.zeros_like(modality_path)
 
 
-def no_shared_chain(delta_M_next, W_s):
+def no_shared_chain(W_s, delta_M_next):
     """Eq. 6 with the W^s term removed: nothing flows from s_{l+1} down to s_l."""
     return np.zeros((delta_M_next.shape[0], W_s.shape[1]))
 
@@ -82,7 +82,7 @@ def test_cli_gradcheck_passes_and_fails(monkeypatch, capsys):
     assert "FAIL" in capsys.readouterr().out
 
 
-def nan_shared_chain(delta_M_next, W_s):
+def nan_shared_chain(W_s, delta_M_next):
     """Eq. 6 gone wrong in the worst way: NaN flows down the shared stack."""
     return np.full((delta_M_next.shape[0], W_s.shape[1]), np.nan)
 

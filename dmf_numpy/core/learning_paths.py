@@ -96,7 +96,7 @@ def crossing_routes(model, h, deltas):
             r = deltas[f"h_{m}.{k}"]["shared"]  # Eq. 7: across from s_k into h^m_k
             routes[f"h_{m}.{k}"][k] = r
             for l in range(k, 1, -1):  # then down the tower, h^m_l -> h^m_{l-1} (Eq. 2)
-                r = eq2_modality_path(sigmoid_backward(r, h[m][l]), p[f"W_{m}.{l - 1}"])
+                r = eq2_modality_path(p[f"W_{m}.{l - 1}"], sigmoid_backward(r, h[m][l]))
                 routes[f"h_{m}.{l - 1}"][k] = r
     return routes
 
