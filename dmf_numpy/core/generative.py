@@ -1,101 +1,24 @@
-r"""Generative DMF (Fig. 3, right): the dense fusion network as an encoder, its mirror image
-as a decoder, trained to reconstruct both modalities from either one.
+"""Generative DMF (Fig. 3, right): the dense fusion network as an encoder, its mirror image as a
+decoder, trained to reconstruct both modalities from either one (Secs. 2.2 and 3.3).
 
-Sec. 2.2 of the paper "treats DMF as an 'encoder' and the reversed one as a 'decoder'" so as
-to "reconstruct the modalities by given the joint representation"; Sec. 3.3 uses it to
-"reconstruct both modalities based on the query modality". The paper gives no equations for
-the decoder. The ones below reverse every arrow of the encoder, so that the decoder is again
-a dense fusion network; the full derivation, with the backward pass step by step, is in
-``derivations/05_generative.md``.
+The encoder is a DMF object itself (GenerativeDMF.encoder; IMF or EMF for comparisons): its
+forward_joint gives s_L (Eqs. 4 and 3), and its backward_joint, handed ∂ε/∂s_L by the decoder,
+carries it down through Eqs. 5-8; its softmax head is never used. The paper gives no equations
+for the decoder; the ones here reverse every arrow, so that the decoder is again a dense fusion
+network, from ŝ_L = s_L down:
 
-The encoder (Eqs. 4 and 3)
---------------------------
-Exactly the discriminative DMF of :mod:`dmf_numpy.core.fusion` up to the top joint representation,
+    ŝ_l   = f(V^s_l ŝ_{l+1} + c^s_l),                       l = L-1 .. 1   (G1)
+    ĥ^x_l = f(V^x_l ĥ^x_{l+1} + V^{s→x}_l ŝ_l + c^x_l),     l = L .. 2     (G2, no ĥ^x_{L+1} term)
+    x̂     = g_x(M̂^x_1),  M̂^x_1 = V^x_1 ĥ^x_2 + V^{s→x}_1 ŝ_1 + c^x_1                 (G3)
 
-.. math:: h^x_1 = x, \quad h^x_{l+1} = f(W^x_l h^x_l + b^x_l), \quad
-          s_l = f\big(W^{x\to s}_l h^x_l + W^{y\to s}_l h^y_l + W^s_{l-1} s_{l-1} + b^s_l\big),
-
-and it is computed by a :class:`~dmf_numpy.core.fusion.DMF` object itself, not by a copy of its
-code: :attr:`GenerativeDMF.encoder` is a DMF whose
-:meth:`~dmf_numpy.core.fusion.FusionNet.forward_joint` gives :math:`s_L` and whose
-:meth:`~dmf_numpy.core.fusion.FusionNet.backward_joint`, handed :math:`\partial\varepsilon/\partial s_L`
-by the decoder, carries it down through Eqs. 5-8; its softmax head is never used.
-
-The decoder (Eqs. G1-G3)
-------------------------
-In the encoder :math:`h^x_l` feeds :math:`h^x_{l+1}` and :math:`s_l`, and :math:`s_{l-1}`
-feeds :math:`s_l`. Reversing the arrows, the decoder starts from :math:`\hat s_L = s_L` and
-
-.. math::
-    \hat s_l &= f(V^s_l \hat s_{l+1} + c^s_l), & l &= L-1, \dots, 1  &\quad (G1)\\
-    \hat h^x_l &= f(V^x_l \hat h^x_{l+1} + V^{s\to x}_l \hat s_l + c^x_l),
-        & l &= L, \dots, 2 \ \ (\text{no } \hat h^x_{L+1} \text{ term at } l = L) &\quad (G2)\\
-    \hat x &= g_x(\hat M^x_1), \quad
-        \hat M^x_1 = V^x_1 \hat h^x_2 + V^{s\to x}_1 \hat s_1 + c^x_1 & & &\quad (G3)
-
-and likewise for :math:`y`: the shared layers feed the modality layers at every level on the
-way down, as they fed the shared layers on the way up. :math:`g_x` is the output function of
-the modality: the sigmoid for data in [0, 1] (MNIST pixels), the identity for real-valued
-features (the Wikipedia SIFT and LDA vectors, standardized).
-
-The loss (Eq. G4)
------------------
-.. math:: \varepsilon = \lambda_x\, \ell_x(\hat M^x_1, x) + \lambda_y\, \ell_y(\hat M^y_1, y)
-
-where :math:`\ell` is the binary cross-entropy of :math:`\operatorname{sigmoid}(\hat M)` for a
-sigmoid output and half the squared error of :math:`\hat M` for a linear one, each summed over
-the features and averaged over the batch (:func:`dmf_numpy.core.ops.bernoulli_cross_entropy`,
-:func:`dmf_numpy.core.ops.squared_error`). The targets are always the complete pair
-:math:`(x, y)`; the encoder's inputs may have one modality zeroed
-(:func:`dmf_numpy.training.loop.drop_modalities`), which is what trains the model to infer a
-missing modality from the other. This module holds the model and its hand-written backward
-pass only; its training loop is :func:`dmf_numpy.training.loop.fit_generative`.
-
-The backward pass (Eqs. G5-G7)
-------------------------------
-Both output losses have the same delta at the pre-activation (the canonical link),
-
-.. math:: \partial\varepsilon / \partial \hat M^m_1 = \lambda_m (g_m(\hat M^m_1) - m) / N. \qquad (G5)
-
-Down the encoder the forks were at the tower layers (Eq. 5); in the decoder they move to the
-shared layers. A decoder tower layer :math:`\hat h^m_{l+1}` feeds only :math:`\hat h^m_l`, so
-its delta has a single source,
-
-.. math:: \frac{\partial\varepsilon}{\partial \hat h^m_{l+1}}
-          = \frac{\partial\varepsilon}{\partial \hat M^m_l} V^m_l,   \qquad (G6)
-
-while :math:`\hat s_l` feeds :math:`\hat s_{l-1}`, :math:`\hat h^x_l` and :math:`\hat h^y_l`,
-and collects three terms (:func:`decoder_fork`, the mirror image of Eq. 5):
-
-.. math:: \frac{\partial\varepsilon}{\partial \hat s_l}
-          = \underbrace{\frac{\partial\varepsilon}{\partial \hat M^s_{l-1}} V^s_{l-1}}_{\text{chain, } l \ge 2}
-          + \sum_{m \in \{x, y\}} \frac{\partial\varepsilon}{\partial \hat M^m_l} V^{s\to m}_l.
-          \qquad (G7)
-
-At :math:`l = L` this is :math:`\partial\varepsilon/\partial s_L`, handed to the encoder.
-
-Parameter names
----------------
-The encoder's parameters keep the names of :mod:`dmf_numpy.core.fusion` (``W_x.l``, ``W_xs.l``,
-``W_s.l``, ``b_x.l``, ``b_s.l``, ...; no ``W_out``/``b_out``), so that
-:func:`dmf_numpy.training.pretrain.pretrain_encoder` copies them into a classifier of the same kind
-name for name. The decoder's,
-every weight in the orientation ``(size out, size in)``:
-
-=============  ==========================  ===========================================================
-name           shape                       symbol
-=============  ==========================  ===========================================================
-``V_x.l``      ``(d^x_l, d^x_{l+1})``      :math:`V^x_l`, from :math:`\hat h^x_{l+1}` into :math:`\hat h^x_l`, l < L
-``V_sx.l``     ``(d^x_l, e_l)``            :math:`V^{s\to x}_l`, from :math:`\hat s_l` into :math:`\hat h^x_l`
-``c_x.l``      ``(d^x_l,)``                :math:`c^x_l`, the bias of :math:`\hat h^x_l` (``l = 1``: of :math:`\hat x`)
-``V_s.l``      ``(e_l, e_{l+1})``          :math:`V^s_l`, from :math:`\hat s_{l+1}` into :math:`\hat s_l`, l < L
-``c_s.l``      ``(e_l,)``                  :math:`c^s_l`, the bias of :math:`\hat s_l`, l < L
-=============  ==========================  ===========================================================
-
-(``V_y.l``, ``V_sy.l``, ``c_y.l`` likewise.) Each decoder weight has the shape of the transpose
-of its encoder counterpart, so tied weights would be :math:`V = W^T`; they are not tied here.
+and likewise for y; g is the sigmoid (data in [0, 1]) or the identity (real-valued features). The
+loss (G4) is λ_x ℓ_x(M̂^x_1, x) + λ_y ℓ_y(M̂^y_1, y): binary cross-entropy or half the squared error,
+summed over features, averaged over the batch. Backward: ∂ε/∂M̂^m_1 = λ_m (g_m(M̂^m_1) - m) / N (G5);
+a decoder tower layer has one source (G6); the forks are at the shared layers (G7, decoder_fork).
+Parameters: the encoder's names (W_x.l, W_xs.l, ..., without W_out, b_out); the decoder's V_x.l
+(d^x_l, d^x_{l+1}), V_sx.l (d^x_l, e_l), c_x.l, V_s.l (e_l, e_{l+1}), c_s.l, likewise for y.
+Derivation, step by step: derivations/05_generative.md. Training loop: training/loop.py, fit_generative.
 """
-
 from __future__ import annotations
 
 from typing import Callable, NamedTuple
@@ -123,7 +46,7 @@ class OutputLayer(NamedTuple):
     activation : callable
         ``M (N, d) -> reconstruction (N, d)``.
     loss : callable
-        ``(M, target) -> (loss, delta)``, delta :math:`\\partial\\,\\text{loss}/\\partial M`.
+        ``(M, target) -> (loss, delta)``, delta ∂loss/∂M.
     target_range : tuple of float or None
         The interval the targets must lie in, or None for any real value.
     """
@@ -145,26 +68,9 @@ OUTPUTS = {
 
 
 def decoder_fork(chain_path, tower_paths):
-    r"""Eq. G7: the delta at a decoder shared layer :math:`\hat s_l` is the sum of what arrives
-    from everything it feeds.
-
-    .. math:: \frac{\partial\varepsilon}{\partial \hat s_l}
-              = \underbrace{\frac{\partial\varepsilon}{\partial \hat M^s_{l-1}} V^s_{l-1}}_{\text{chain}}
-              + \underbrace{\frac{\partial\varepsilon}{\partial \hat M^x_l} V^{s\to x}_l}_{\text{to } \hat h^x_l}
-              + \underbrace{\frac{\partial\varepsilon}{\partial \hat M^y_l} V^{s\to y}_l}_{\text{to } \hat h^y_l}
-
-    Parameters
-    ----------
-    chain_path : ndarray (N, e_l) or None
-        The term from :math:`\hat s_{l-1}`; ``None`` at :math:`l = 1`, which feeds no shared layer.
-    tower_paths : list of ndarray, each (N, e_l)
-        The terms from :math:`\hat h^x_l` and :math:`\hat h^y_l`.
-
-    Returns
-    -------
-    ndarray, (N, e_l)
-        Their sum: gradients add up at forks.
-    """
+    """Eq. G7: ∂ε/∂ŝ_l (N, e_l), the sum of what arrives from everything ŝ_l feeds: the chain term
+    chain_path = ∂ε/∂M̂^s_{l-1} V^s_{l-1} (None at l = 1, which feeds no shared layer) and
+    tower_paths = [∂ε/∂M̂^x_l V^{s→x}_l, ∂ε/∂M̂^y_l V^{s→y}_l]. Gradients add up at forks."""
     total = tower_paths[0] + tower_paths[1]
     if chain_path is not None:
         total += chain_path
@@ -190,7 +96,7 @@ class GenerativeDMF:
         Output function and loss of each modality: ``"sigmoid"`` with binary cross-entropy
         for data in [0, 1], ``"linear"`` with squared error for real-valued data.
     x_weight, y_weight : float
-        :math:`\\lambda_x, \\lambda_y` of Eq. G4, non-negative.
+        λ_x, λ_y of Eq. G4, non-negative.
     encoder : {"dmf", "imf", "emf"}
         The encoder: the paper's DMF, or, for comparisons, IMF or EMF of the same sizes in front
         of the same mirrored dense-fusion decoder (everything here goes through the encoder's
@@ -293,7 +199,7 @@ class GenerativeDMF:
     def check_targets(self, x, y):
         """Validate a target pair: as :meth:`check_inputs`, in [0, 1] for a sigmoid output, and
         for a linear output small enough that their squared error is finite in the model's dtype
-        (:math:`\\sum t^2` below its largest number)."""
+        (Σ t² below its largest number)."""
         targets = dict(zip(MODALITIES, self.check_inputs(x, y)))
         for m, t in targets.items():
             bounds = self.outputs[m].target_range
@@ -310,7 +216,7 @@ class GenerativeDMF:
     # ---------------------------------------------------------------- forward
 
     def forward(self, x, y):
-        r"""Encoder (Eqs. 4 and 3) then decoder (Eqs. G1-G3), on a validated input pair.
+        """Encoder (Eqs. 4 and 3) then decoder (Eqs. G1-G3), on a validated input pair.
 
         Parameters
         ----------
@@ -321,12 +227,12 @@ class GenerativeDMF:
         Returns
         -------
         M_out : dict of str to ndarray
-            ``M_out[m]`` is :math:`\hat M^m_1`, ``(N, d^m_1)``, the pre-activation of the
-            reconstruction :math:`\hat m = g_m(\hat M^m_1)`.
+            ``M_out[m]`` is M̂^m_1, ``(N, d^m_1)``, the pre-activation of the
+            reconstruction m̂ = g_m(M̂^m_1).
         cache : tuple ``(encoder_cache, (s_hat, h_hat))``
             The encoder's ``(h, s)`` from :meth:`~dmf_numpy.core.fusion.FusionNet.forward_joint`;
-            ``s_hat[l]`` is :math:`\hat s_l` for ``l = 1..L`` (``s_hat[L]`` is :math:`s_L`),
-            ``h_hat[m][l]`` is :math:`\hat h^m_l` for ``l = 2..L``.
+            ``s_hat[l]`` is ŝ_l for ``l = 1..L`` (``s_hat[L]`` is s_L),
+            ``h_hat[m][l]`` is ĥ^m_l for ``l = 2..L``.
         """
         p = self.params
         L = self.L
@@ -354,12 +260,12 @@ class GenerativeDMF:
     # ---------------------------------------------------------------- backward
 
     def backward(self, delta_out, cache, *, wrt_inputs=False):
-        r"""Decoder backward (Eqs. G6, G7), then the encoder's (Eqs. 5-8, by :class:`DMF`).
+        """Decoder backward (Eqs. G6, G7), then the encoder's (Eqs. 5-8, by :class:`DMF`).
 
         Parameters
         ----------
         delta_out : dict of str to ndarray
-            ``delta_out[m]`` is :math:`\partial\varepsilon/\partial \hat M^m_1`, ``(N, d^m_1)``
+            ``delta_out[m]`` is ∂ε/∂M̂^m_1, ``(N, d^m_1)``
             (Eq. G5).
         cache : tuple
             From :meth:`forward`.
@@ -484,13 +390,13 @@ class GenerativeDMF:
         return tuple(np.concatenate(column) for column in zip(*parts))
 
     def encode(self, x, y, *, batch_size=1000):
-        """The joint representation :math:`s_L`, ``(N, e_L)``, of an input pair (either may be
+        """The joint representation s_L, ``(N, e_L)``, of an input pair (either may be
         zeroed), computed ``batch_size`` samples at a time."""
         return self._batched(x, y, batch_size, lambda xb, yb: (self.encoder.forward_joint(xb, yb)[0],))[0]
 
     def reconstruct(self, x, y, *, batch_size=1000):
         """Reconstructions ``(x_hat (N, d^x_1), y_hat (N, d^y_1))`` of both modalities from an
-        input pair (either may be zeroed): :math:`g_m(\\hat M^m_1)` of Eq. G3."""
+        input pair (either may be zeroed): g_m(M̂^m_1) of Eq. G3."""
         def compute(xb, yb):
             M_out = self.forward(xb, yb)[0]
             return tuple(self.outputs[m].activation(M_out[m]) for m in MODALITIES)
