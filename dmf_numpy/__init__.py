@@ -6,13 +6,15 @@ the encoder-decoder variant; :func:`gradcheck` verifies either against finite di
 :func:`fit` and :func:`evaluate` train and score a classifier on your own arrays,
 :func:`fit_generative` the generative variant.
 
-The package is layered, each layer importing only those below it::
+The package is layered, each layer importing only those below it (``tests/test_layout.py``)::
 
-    cli  ->  experiments  ->  training, datasets  ->  core   (and files and npz, used by all)
+    cli  ->  experiments, course  ->  training, datasets  ->  files, npz  ->  core
 
-``core/`` is the paper's mathematics in NumPy alone; ``training/`` the optimizers, the epoch
-loop and checkpoints; ``datasets/`` the data sets and their checks; ``experiments/`` the
-paper's tables and figures; ``cli.py`` the ``dmf-numpy`` command.
+``core/`` is the paper's mathematics in NumPy alone (read ``core/one_page.py`` first);
+``files.py`` and ``npz.py`` atomic writes, the run lock and ``.npz`` archives; ``training/`` the
+optimizers, the epoch loop and checkpoints; ``datasets/`` the data sets and their checks;
+``experiments/`` the paper's tables and figures; ``course/`` the exercises and their grader;
+``cli.py`` the ``dmf-numpy`` command. The README's "Layout" lists every module.
 """
 
 

@@ -11,6 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DERIVATIONS = sorted((ROOT / "derivations").glob("*.md"))
 TOPICS = [path for path in DERIVATIONS if path.name != "README.md"]
+#: The README and the long pages it links to, each beside what it discusses.
+DOCS = [ROOT / "README.md", ROOT / "results" / "README.md", ROOT / "examples" / "README.md",
+        *sorted((ROOT / "docs").glob("*.md"))]
 EQUATIONS = set(range(1, 9))
 
 #: ``dmf_numpy/core/fusion.py: eq5_fork`` or ``dmf_numpy/core/fusion.py: FusionNet.backward``
@@ -278,9 +281,50 @@ def test_every_equation_has_a_test_named_after_it():
 
 # ---------------------------------------------------------------- the README's names
 
+def test_the_docs_are_there():
+    assert all(path.is_file() for path in DOCS) and len(DOCS) >= 4
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_function_and_test_a_page_names_exists(path):
+    assert broken_references(path.read_text(encoding="utf-8")) == []
+
+
+def github_anchor(heading):
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_github_anchor_is_githubs():
+    assert github_anchor("The paper's 1.40 %, reached with regularization") == "the-papers-140--reached-with-regularization"
+    assert github_anchor("Parameters (`model.params`)") == "parameters-modelparams"
+
+
+def broken_links(path):
+    """The relative links and images of a Markdown file whose file, folder or heading does not exist."""
+    text = path.read_text(encoding="utf-8")
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue
+        file, _, anchor = target.partition("#")
+        dest = (path.parent / file).resolve() if file else path
+        if not dest.exists():
+            broken.append(target)
+        elif anchor and dest.suffix == ".md":
+            headings = re.findall(r"^#+ (.+)$", dest.read_text(encoding="utf-8"), re.MULTILINE)
+            if anchor not in {github_anchor(h) for h in headings}:
+                broken.append(target)
+    return broken
+
+
+@pytest.mark.parametrize("path", [*DOCS, *DERIVATIONS], ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_link_of_the_docs_and_derivations_leads_somewhere(path):
+    assert broken_links(path) == []
+
+
 def test_every_module_and_folder_the_readme_names_exists():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert broken_references(readme) == []
+    readme = "\n".join(path.read_text(encoding="utf-8") for path in DOCS)
     paths = set(re.findall(r"`(dmf_numpy/[\w/]+(?:\.py)?)`", readme))
     # "`dmf_numpy/training/optim.py`, `pretrain.py`": a bare name in a table row lies beside the first
     for row in re.findall(r"^\| `(dmf_numpy/[\w/]+)/\w+\.py`((?:, `\w+\.py`)+)", readme, re.MULTILINE):
@@ -301,7 +345,8 @@ def test_the_readme_layout_lists_every_module():
 
 def test_every_dotted_name_the_docs_and_docstrings_cite_exists():
     """``dmf_numpy.core.fusion.FusionNet.backward`` and the like, in the package's docstrings and
-    comments, the README, the derivations and the examples: each names a module or attribute."""
+    comments, the README and its pages, the derivations and the examples: each names a module or
+    attribute."""
     import importlib
 
     def resolves(ref):
@@ -318,7 +363,7 @@ def test_every_dotted_name_the_docs_and_docstrings_cite_exists():
             return True
         return False
 
-    files = [*(ROOT / "dmf_numpy").rglob("*.py"), ROOT / "README.md", *DERIVATIONS, *(ROOT / "examples").glob("*.py")]
+    files = [*(ROOT / "dmf_numpy").rglob("*.py"), *DOCS, *DERIVATIONS, *(ROOT / "examples").glob("*.py")]
     refs = {(m.group(0), path.relative_to(ROOT).as_posix()) for path in files
             for m in re.finditer(r"\bdmf_numpy(?:\.[A-Za-z_]\w*)+", path.read_text(encoding="utf-8"))}
     assert len(refs) > 50 and sorted((ref, where) for ref, where in refs if not resolves(ref)) == []
