@@ -2,27 +2,27 @@ r"""The learning paths of Fig. 2, made measurable.
 
 Fig. 2 in words
 ---------------
-Draw DMF with :math:`L = 3` levels. Tower :math:`x` stands on the left, bottom to top
-:math:`h^x_1 = x`, :math:`h^x_2`, :math:`h^x_3`; tower :math:`y` on the right; between them the
-shared stack :math:`s_1, s_2, s_3`, each :math:`s_l` wired to the two tower layers of its own
-level (:math:`W^{x\to s}_l`, :math:`W^{y\to s}_l`) and to the shared layer below
-(:math:`W^s_{l-1}`). The softmax head sits on :math:`s_3`.
+Draw DMF with L = 3 levels. Tower x stands on the left, bottom to top
+h^x_1 = x, h^x_2, h^x_3; tower y on the right; between them the
+shared stack s_1, s_2, s_3, each s_l wired to the two tower layers of its own
+level (W^{x→s}_l, W^{y→s}_l) and to the shared layer below
+(W^s_{l-1}). The softmax head sits on s_3.
 
-*Forward* (green, yellow, blue): information from :math:`x` reaches a shared layer
-:math:`s_l` along three kinds of path. Green climbs the tower to :math:`h^x_l` and crosses into
-:math:`s_l` (IMF's only path, Eq. 1); yellow crosses at the bottom, :math:`x \to s_1`, and climbs
-the shared stack (EMF's only path); blue climbs the tower to a middle level :math:`k`, crosses
-into :math:`s_k` and climbs the shared stack from there.
+*Forward* (green, yellow, blue): information from x reaches a shared layer
+s_l along three kinds of path. Green climbs the tower to h^x_l and crosses into
+s_l (IMF's only path, Eq. 1); yellow crosses at the bottom, x → s_1, and climbs
+the shared stack (EMF's only path); blue climbs the tower to a middle level k, crosses
+into s_k and climbs the shared stack from there.
 
 *Backward* (purple, red, orange): the error leaves the head, runs down the shared stack to some
-level :math:`k`, crosses into the tower through :math:`(W^{x\to s}_k)^T` and runs down the tower
-to :math:`h^x_l` (so :math:`k \ge l`). Every such route is one path; in DMF a tower layer
-:math:`h^x_l` is reached by :math:`L - l + 1` of them, one per crossing level
-:math:`k = l, \dots, L`. Following the text of Sec. 2.1, red is the error from the top shared
-layer that crosses at :math:`k = l` (the second term of Eq. 5, written out in Eq. 7); purple is
-the error propagated down the modality network from the top (:math:`k = L`, IMF's single path,
-Eq. 2); orange runs through both a shared layer and modality layers (:math:`l < k < L`). Purple
-and orange together arrive through :math:`h^x_{l+1}`: the first term of Eq. 5.
+level k, crosses into the tower through (W^{x→s}_k)^T and runs down the tower
+to h^x_l (so k ≥ l). Every such route is one path; in DMF a tower layer
+h^x_l is reached by L - l + 1 of them, one per crossing level
+k = l, ..., L. Following the text of Sec. 2.1, red is the error from the top shared
+layer that crosses at k = l (the second term of Eq. 5, written out in Eq. 7); purple is
+the error propagated down the modality network from the top (k = L, IMF's single path,
+Eq. 2); orange runs through both a shared layer and modality layers (l < k < L). Purple
+and orange together arrive through h^x_{l+1}: the first term of Eq. 5.
 
 What this module measures
 -------------------------
@@ -31,7 +31,7 @@ What this module measures
 
 * ``deltas[layer]``: the two terms of Eq. 5 and their sum, ``{"modality", "shared", "total"}``,
   each ``(N, size)`` or ``None`` where the path does not exist;
-* ``routes[layer][k]``: the finer split of a tower layer's delta by crossing level :math:`k`;
+* ``routes[layer][k]``: the finer split of a tower layer's delta by crossing level k;
 * ``norms[layer]``: their Frobenius norms over the batch and the shared path's share.
 
 The experiment that tracks these norms while DMF and IMF learn the MNIST halves is
@@ -68,26 +68,25 @@ def crossing_routes(model, h, deltas):
     ----------
     model : FusionNet
     h : dict
-        The forward cache of the towers, ``h[m][l]`` is :math:`h^m_l`, ``(N, d^m_l)``.
+        The forward cache of the towers, ``h[m][l]`` is h^m_l, ``(N, d^m_l)``.
     deltas : dict
         ``deltas["h_x.l"]["shared"]``, the Eq. 7 term at each fusion level, as in :func:`decompose`.
 
     Returns
     -------
     dict of str to dict of int to ndarray
-        ``routes["h_x.l"][k]``, ``(N, d^x_l)``: what crosses from :math:`s_k` into
-        :math:`h^x_k` (Eq. 7) and then runs down the tower to :math:`h^x_l` (Eq. 2 at every
-        step), for every fusion level :math:`k \ge l`.
+        ``routes["h_x.l"][k]``, ``(N, d^x_l)``: what crosses from s_k into
+        h^x_k (Eq. 7) and then runs down the tower to h^x_l (Eq. 2 at every
+        step), for every fusion level k ≥ l.
 
     Notes
     -----
     The backward pass is linear in the delta, so the routes add up to the total of Eq. 5:
 
-    .. math:: \frac{\partial\varepsilon}{\partial h^x_l} = \sum_{k \ge l} r^x_{l,k}, \qquad
-              r^x_{k,k} = \frac{\partial\varepsilon}{\partial s_k}\frac{\partial s_k}{\partial h^x_k},
-              \qquad r^x_{l,k} = \big(r^x_{l+1,k} \odot h^x_{l+1} \odot (1 - h^x_{l+1})\big) W^x_l.
+        ∂ε/∂h^x_l = Σ_{k ≥ l} r^x_{l,k},   r^x_{k,k} = ∂ε/∂s_k · ∂s_k/∂h^x_k,
+        r^x_{l,k} = (r^x_{l+1,k} ⊙ h^x_{l+1} ⊙ (1 - h^x_{l+1})) W^x_l.
 
-    DMF has :math:`L - l + 1` routes into :math:`h^x_l`; IMF has one (:math:`k = L`).
+    DMF has L - l + 1 routes into h^x_l; IMF has one (k = L).
     """
     p = model.params
     routes = {f"h_{m}.{l}": {} for m in MODALITIES for l in range(1, model.tower_depth + 1)}
@@ -115,7 +114,7 @@ def path_norms(delta, routes=None):
     -------
     dict of str to float
         ``modality``, ``shared``, ``total``: Frobenius norms over the batch (0 for an absent
-        path); ``shared_share``: :math:`\|\text{shared}\| / (\|\text{modality}\| + \|\text{shared}\|)`,
+        path); ``shared_share``: ‖shared‖ / (‖modality‖ + ‖shared‖),
         0 with only the modality path, 1 with only the shared path; ``cosine``: the cosine
         between the two terms (NaN unless both exist), +1 when they pull the same way and -1
         when they cancel; ``route_k``: the norm of each route.
@@ -153,9 +152,9 @@ def decompose(model, x, y, labels):
         then ``"s.l"`` for every shared level; each ``{"modality", "shared", "total"}`` with
         arrays ``(N, size of the layer)`` or ``None``. At a tower layer the two parts are the
         terms of Eq. 5 (modality path, Eq. 2; shared path, Eq. 7) and ``total`` is their sum,
-        :math:`\partial\varepsilon/\partial h^x_l`; at ``h_x.1`` the total is
-        :math:`\partial\varepsilon/\partial x`. A shared layer's delta has one source, the
-        shared stack above it (Eq. 6) or the head at :math:`l = L`: it is its ``shared`` part.
+        ∂ε/∂h^x_l; at ``h_x.1`` the total is
+        ∂ε/∂x. A shared layer's delta has one source, the
+        shared stack above it (Eq. 6) or the head at l = L: it is its ``shared`` part.
 
         ``routes`` : dict, ``routes["h_x.l"][k]`` for tower layers, see :func:`crossing_routes`.
 

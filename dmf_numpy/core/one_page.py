@@ -8,7 +8,7 @@ Read it in one sitting; it is the whole of Dense Multimodal Fusion for a classif
     dE/dh^x_l = [modality path, Eq. 2] + [shared path, Eq. 7]                  (Eq. 5)
     dE/ds_l   = (W^s_l)^T (dE/ds_{l+1} * f'(M_{l+1}))                           (Eqs. 6, 8)
 
-``x`` is ``(d^x_1, N)``: one column per sample, as the paper writes :math:`W h`. The parameters
+``x`` is ``(d^x_1, N)``: one column per sample, as the paper writes W h. The parameters
 are those of :class:`dmf_numpy.core.fusion.DMF` (same names, same ``(out, in)`` shapes), so
 ``DMF(...).params`` works here unchanged; ``tests/test_one_page.py`` proves that the loss and
 every gradient agree with that implementation to 1e-12. There is no validation and no option:

@@ -2,8 +2,8 @@
 
 Every piece of calculus the models need, apart from the matrix products, lives here:
 
-* the logistic sigmoid :math:`f` of the paper and its derivative
-  :math:`f'(M) = f(M)\\,(1 - f(M))` (the factor in Eqs. 7 and 8);
+* the logistic sigmoid f of the paper and its derivative
+  f'(M) = f(M) (1 - f(M)) (the factor in Eqs. 7 and 8);
 * softmax regression with categorical cross-entropy, the discriminative head of Fig. 3 (left);
 * the two reconstruction losses of the generative variant (Fig. 3, right): binary
   cross-entropy of a sigmoid output, half the squared error of a linear one (Eq. G4);
@@ -19,7 +19,7 @@ import numpy as np
 
 
 def sigmoid(M, out=None):
-    """Logistic sigmoid :math:`f(M) = 1 / (1 + e^{-M})`, overflow-free and cheap.
+    """Logistic sigmoid f(M) = 1 / (1 + e^{-M}), overflow-free and cheap.
 
     Parameters
     ----------
@@ -37,10 +37,10 @@ def sigmoid(M, out=None):
     -----
     Computed through the identity
 
-    .. math:: f(M) = \\tfrac12 + \\tfrac12 \\tanh(M / 2),
+        f(M) = 1/2 + 1/2 tanh(M / 2),
 
-    which never overflows (``tanh`` saturates at :math:`\\pm 1`, so pre-activations of
-    :math:`\\pm 10^4` and beyond give exactly 0 and 1 with no warning) and is several times
+    which never overflows (``tanh`` saturates at ±1, so pre-activations of
+    ±10^4 and beyond give exactly 0 and 1 with no warning) and is several times
     faster than ``1 / (1 + exp(-M))`` in NumPy because every step can be done in place.
     """
     out = np.multiply(M, 0.5, out=out)
@@ -51,19 +51,19 @@ def sigmoid(M, out=None):
 
 
 def sigmoid_backward(delta_out, out):
-    """Carry a delta through the sigmoid: :math:`\\partial\\varepsilon/\\partial M`.
+    """Carry a delta through the sigmoid: ∂ε/∂M.
 
     Parameters
     ----------
     delta_out : ndarray, (N, d)
-        :math:`\\partial\\varepsilon/\\partial f(M)`, the delta arriving at the layer's output.
+        ∂ε/∂f(M), the delta arriving at the layer's output.
     out : ndarray, (N, d)
-        The layer's output :math:`f(M)` saved by the forward pass.
+        The layer's output f(M) saved by the forward pass.
 
     Returns
     -------
     delta_M : ndarray, (N, d)
-        :math:`\\partial\\varepsilon/\\partial M = \\partial\\varepsilon/\\partial f(M) \\odot f(M) \\odot (1 - f(M))`.
+        ∂ε/∂M = ∂ε/∂f(M) ⊙ f(M) ⊙ (1 - f(M)).
 
     Notes
     -----
@@ -101,22 +101,22 @@ def softmax_cross_entropy(scores, labels):
     Parameters
     ----------
     scores : ndarray, (N, C)
-        Unnormalized log-probabilities :math:`z = s_L W_{out}^T + b_{out}`.
+        Unnormalized log-probabilities z = s_L W_out^T + b_out.
     labels : ndarray of int, (N,)
         Class indices in ``[0, C)``.
 
     Returns
     -------
     loss : float
-        :math:`\\varepsilon = -\\frac1N \\sum_n \\log \\operatorname{softmax}(z_n)_{t_n}`.
+        ε = -(1/N) Σ_n log softmax(z_n)_{t_n}.
     d_scores : ndarray, (N, C)
-        :math:`\\partial\\varepsilon/\\partial z = (\\operatorname{softmax}(z) - \\operatorname{onehot}(t)) / N`.
+        ∂ε/∂z = (softmax(z) - onehot(t)) / N.
 
     Notes
     -----
     The log-probabilities are computed with the log-sum-exp shift
-    :math:`\\log\\operatorname{softmax}(z)_c = z_c - m - \\log\\sum_k e^{z_k - m}`,
-    :math:`m = \\max_k z_k`, so the loss is finite for any finite scores.
+    log softmax(z)_c = z_c - m - log Σ_k e^{z_k - m},
+    m = max_k z_k, so the loss is finite for any finite scores.
     """
     n = scores.shape[0]
     rows = np.arange(n)
@@ -140,7 +140,7 @@ def glorot_uniform(rng, fan_in, fan_out, shape, dtype):
     rng : numpy.random.Generator
     fan_in, fan_out : int
         Number of inputs to and outputs of the layer. For a shared layer fed by several blocks
-        (Eq. 3) ``fan_in`` is the total over all of them, so that the variance of :math:`M_l`
+        (Eq. 3) ``fan_in`` is the total over all of them, so that the variance of M_l
         does not grow with the number of incoming paths.
     shape : tuple of int
         Shape of the block to draw.
@@ -149,14 +149,14 @@ def glorot_uniform(rng, fan_in, fan_out, shape, dtype):
     Returns
     -------
     ndarray of ``shape``
-        Entries drawn from :math:`U(-a, a)`, :math:`a = \\sqrt{6 / (\\text{fan\\_in} + \\text{fan\\_out})}`.
+        Entries drawn from U(-a, a), a = √(6 / (fan_in + fan_out)).
     """
     a = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-a, a, size=shape).astype(dtype)
 
 
 def bernoulli_cross_entropy(M, target):
-    r"""Binary cross-entropy of :math:`\operatorname{sigmoid}(M)` against targets in [0, 1].
+    r"""Binary cross-entropy of sigmoid(M) against targets in [0, 1].
 
     Parameters
     ----------
@@ -168,15 +168,15 @@ def bernoulli_cross_entropy(M, target):
     Returns
     -------
     loss : float
-        :math:`\frac1N \sum_{n,j} -[t \log f(M) + (1 - t)\log(1 - f(M))]`, summed over the
+        (1/N) Σ_{n,j} -[t log f(M) + (1 - t) log(1 - f(M))], summed over the
         features and averaged over the samples.
     delta : ndarray, (N, d)
-        :math:`\partial\,\text{loss} / \partial M = (f(M) - t) / N`.
+        ∂loss/∂M = (f(M) - t) / N.
 
     Notes
     -----
-    Computed from the logits as :math:`\log(1 + e^{M}) - t M` (``logaddexp``), which is finite
-    for any finite :math:`M`, even where :math:`f(M)` rounds to exactly 0 or 1.
+    Computed from the logits as log(1 + e^M) - t M (``logaddexp``), which is finite
+    for any finite M, even where f(M) rounds to exactly 0 or 1.
     """
     n = M.shape[0]
     loss = float((np.logaddexp(0, M) - target * M).sum() / n)
@@ -187,7 +187,7 @@ def bernoulli_cross_entropy(M, target):
 
 
 def squared_error(M, target):
-    r"""Half the squared error of a linear output :math:`\hat m = M`.
+    r"""Half the squared error of a linear output m̂ = M.
 
     Parameters
     ----------
@@ -198,9 +198,9 @@ def squared_error(M, target):
     Returns
     -------
     loss : float
-        :math:`\frac{1}{2N} \sum_{n,j} (M - t)^2`.
+        (1/(2N)) Σ_{n,j} (M - t)^2.
     delta : ndarray, (N, d)
-        :math:`\partial\,\text{loss} / \partial M = (M - t) / N`.
+        ∂loss/∂M = (M - t) / N.
     """
     n = M.shape[0]
     delta = M - target
@@ -210,12 +210,12 @@ def squared_error(M, target):
 
 
 def linear(M):
-    """The identity output function :math:`g(M) = M`, for real-valued features."""
+    """The identity output function g(M) = M, for real-valued features."""
     return M
 
 
 def fan_in_uniform(rng, fan_in, shape, dtype):
-    """Uniform in :math:`\\pm 1/\\sqrt{\\text{fan\\_in}}`, the default of PyTorch's linear layers.
+    """Uniform in ±1/√(fan_in), the default of PyTorch's linear layers.
 
     Parameters
     ----------
