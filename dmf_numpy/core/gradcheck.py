@@ -1,21 +1,19 @@
-r"""Finite-difference check of the hand-written gradients.
+"""Finite-difference check of the hand-written gradients.
 
 Every parameter tensor and both inputs are checked against centered differences in float64,
 using the fourth-order centered stencil
 
-.. math:: \hat g_i = \frac{8\,[\varepsilon(\theta + h e_i) - \varepsilon(\theta - h e_i)]
-          - [\varepsilon(\theta + 2h e_i) - \varepsilon(\theta - 2h e_i)]}{12 h},
+    ĝ_i = (8 [ε(θ + h e_i) - ε(θ - h e_i)] - [ε(θ + 2h e_i) - ε(θ - 2h e_i)]) / (12 h),
 
-whose truncation error is :math:`O(h^4)` instead of the :math:`O(h^2)` of the two-point
-difference. That lets the step be large, :math:`h = 5 \cdot 10^{-3}`, which keeps the round-off
-of the difference quotient near :math:`10\,\epsilon_{64}/(12h) \approx 4 \cdot 10^{-14}`
+whose truncation error is O(h^4) instead of the O(h^2) of the two-point
+difference. That lets the step be large, h = 5 · 10^{-3}, which keeps the round-off
+of the difference quotient near 10 ε_64/(12h) ≈ 4 · 10^{-14}
 absolute while the truncation error stays below that on networks of this size. The relative
 error of an entry is
 
-.. math:: \text{rel}_i = \frac{|g_i - \hat g_i|}{\max(|g_i| + |\hat g_i|,\ \tau)},
-          \qquad \tau = 10^{-6} \max(1, |\varepsilon|),
+    rel_i = |g_i - ĝ_i| / max(|g_i| + |ĝ_i|, τ),   τ = 10^-6 max(1, |ε|),
 
-with :math:`g` the analytic gradient. The floor :math:`\tau` means that entries smaller than
+with g the analytic gradient. The floor τ means that entries smaller than
 1e-6 (gradients that nearly cancel over the batch) are held to an *absolute* error of
 ``bound * tau`` = 1e-13 (for a loss of order one), just above the round-off floor, instead
 of a relative error that round-off alone would push past the bound. The figure reported per tensor is the maximum over
@@ -61,7 +59,7 @@ def gradcheck(model, x, y, labels=None, *, inputs=None, step=5e-3, max_entries=N
         Generative model only: what its encoder sees (default ``(x, y)``). Only the inputs are
         perturbed, the targets stay fixed.
     step : float
-        Finite-difference step :math:`h`.
+        Finite-difference step h.
     max_entries : int, optional
         Check at most this many entries of each tensor, a sample drawn with ``seed`` (for large
         models). ``None`` checks every entry.
@@ -128,7 +126,7 @@ def check_tensors(loss, tensors, analytic, *, step=5e-3, max_entries=None, seed=
     analytic : dict of str to ndarray
         The gradient of ``loss`` with respect to each tensor, same keys and shapes.
     step : float
-        Finite-difference step :math:`h`.
+        Finite-difference step h.
     max_entries : int, optional
         Check at most this many entries of each tensor, a sample drawn with ``seed``; ``None``
         checks every entry.
@@ -141,8 +139,8 @@ def check_tensors(loss, tensors, analytic, *, step=5e-3, max_entries=None, seed=
 
     Notes
     -----
-    The floor of the denominator scales with the loss, :math:`\tau = 10^{-6} \max(1, |\varepsilon|)`,
-    because the round-off of the difference quotient is proportional to :math:`|\varepsilon|`
+    The floor of the denominator scales with the loss, τ = 10^{-6} max(1, |ε|),
+    because the round-off of the difference quotient is proportional to |ε|
     (a reconstruction loss summed over features is larger than a cross-entropy over classes).
     """
     if not (np.isfinite(step) and step > 0):
