@@ -5,15 +5,15 @@ spoken digit, 8 kHz mono, 0.1 to 2.3 s long. A fusion network needs one vector o
 per clip, computed here in the classic speech front end, every step a NumPy array operation:
 
 1. **Read** (:func:`read_wav`): ``scipy.io.wavfile``, integer PCM scaled to [-1, 1).
-2. **Pre-emphasis**: :math:`x'_n = x_n - \alpha x_{n-1}` (:math:`\alpha = 0.97`), a first-order
+2. **Pre-emphasis**: x'_n = x_n - α x_{n-1} (α = 0.97), a first-order
    high-pass that balances the spectral tilt of voiced speech.
 3. **Framing** (:func:`frame_signal`): overlapping frames of 25 ms every 10 ms (200 and 80
    samples at 8 kHz), as a strided view of the signal (no copy, no loop).
 4. **Power spectrum** (:func:`power_spectrum`): each frame times a Hann window, zero-padded to
-   ``n_fft = 256`` points, :math:`P_{t,k} = |\mathrm{rfft}(w \odot x_t)_k|^2 / n_{fft}`.
+   ``n_fft = 256`` points, P_{t,k} = |rfft(w ⊙ x_t)_k|^2 / n_fft.
 5. **Mel filterbank** (:func:`mel_filterbank`): ``n_mels`` triangular filters equally spaced
    on the mel scale from 0 Hz to the Nyquist frequency; all frames at once as one matrix
-   product :math:`E = P F^T`, then :math:`\log(E + \epsilon)` (:func:`log_mel`).
+   product E = P F^T, then log(E + ε) (:func:`log_mel`).
 6. **DCT** (:func:`mfcc`, optional): the type-II orthonormal DCT of each log-mel frame, of which
    the first ``n_mfcc`` coefficients are kept (the cepstrum).
 7. **Fixed size** (:func:`time_pool`): the T frames, T depending on the clip's length, are
@@ -37,7 +37,7 @@ import scipy.io.wavfile
 from .store import DataError
 
 LOG_FLOOR = 1e-10
-"""The :math:`\\epsilon` of :math:`\\log(E + \\epsilon)`: keeps silent frames finite."""
+"""The ε of log(E + ε): keeps silent frames finite."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -57,7 +57,7 @@ def read_wav(path, *, sample_rate):
     Returns
     -------
     ndarray of float64, (n_samples,)
-        Integer PCM divided by its full scale (:math:`2^{15}` for 16-bit; 8-bit unsigned PCM is
+        Integer PCM divided by its full scale (2^15 for 16-bit; 8-bit unsigned PCM is
         centered first); float WAV data as stored.
 
     Raises
@@ -105,7 +105,7 @@ def frame_signal(signal, frame_length, hop_length):
     -------
     ndarray, (T, frame_length)
         Frame t is ``signal[t * hop_length : t * hop_length + frame_length]``, for
-        :math:`T = 1 + \\lfloor (n - \\text{frame\\_length}) / \\text{hop\\_length} \\rfloor`
+        T = 1 + ⌊(n - frame_length) / hop_length⌋
         frames; a signal shorter than one frame is zero-padded to one frame. A read-only
         strided view of the signal when no padding is needed.
 
@@ -137,9 +137,9 @@ def power_spectrum(frames, n_fft):
     Returns
     -------
     ndarray, (T, n_fft // 2 + 1)
-        :math:`P_{t,k} = \frac{1}{n_{fft}} \Big| \sum_{j} w_j x_{t,j} e^{-2\pi i jk/n_{fft}} \Big|^2`
-        for the frequencies :math:`k \cdot \text{sample\_rate} / n_{fft}`, k = 0 .. n_fft/2.
-        :math:`w` is the periodic Hann window :math:`w_j = \sin^2(\pi j / \text{frame\_length})`.
+        P_{t,k} = (1/n_fft) | Σ_j w_j x_{t,j} e^{-2π i jk/n_fft} |^2
+        for the frequencies k · sample_rate / n_fft, k = 0 .. n_fft/2.
+        w is the periodic Hann window w_j = sin²(π j / frame_length).
     """
     frame_length = frames.shape[1]
     if frame_length > n_fft:
@@ -149,12 +149,12 @@ def power_spectrum(frames, n_fft):
 
 
 def hz_to_mel(hz):
-    r"""The mel scale (HTK formula): :math:`m = 2595 \log_{10}(1 + f / 700)`."""
+    r"""The mel scale (HTK formula): m = 2595 log_10(1 + f / 700)."""
     return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
 
 
 def mel_to_hz(mel):
-    r"""The inverse of :func:`hz_to_mel`: :math:`f = 700 (10^{m / 2595} - 1)`."""
+    r"""The inverse of :func:`hz_to_mel`: f = 700 (10^{m / 2595} - 1)."""
     return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
 
 
@@ -180,14 +180,13 @@ def mel_filterbank(n_mels, n_fft, sample_rate, *, fmin=0.0, fmax=None):
 
     Notes
     -----
-    With :math:`n_{mels} + 2` edges :math:`f_0 < f_1 < \dots < f_{n_{mels}+1}` equally spaced in
+    With n_mels + 2 edges f_0 < f_1 < ... < f_{n_mels+1} equally spaced in
     mel between ``fmin`` and ``fmax``, filter b (b = 1 .. n_mels) rises linearly from 0 at
-    :math:`f_{b-1}` to 1 at :math:`f_b` and falls back to 0 at :math:`f_{b+1}`:
+    f_{b-1} to 1 at f_b and falls back to 0 at f_{b+1}:
 
-    .. math:: F_{b}(f) = \max\Big(0, \min\Big(\frac{f - f_{b-1}}{f_b - f_{b-1}},
-              \frac{f_{b+1} - f}{f_{b+1} - f_b}\Big)\Big),
+        F_b(f) = max(0, min((f - f_{b-1}) / (f_b - f_{b-1}), (f_{b+1} - f) / (f_{b+1} - f_b))),
 
-    evaluated at the bin frequencies :math:`f = k \cdot \text{sample\_rate} / n_{fft}`, all
+    evaluated at the bin frequencies f = k · sample_rate / n_fft, all
     filters and bins at once by broadcasting.
     """
     fmax = sample_rate / 2 if fmax is None else fmax
@@ -205,8 +204,8 @@ def mel_filterbank(n_mels, n_fft, sample_rate, *, fmin=0.0, fmax=None):
 
 
 def log_mel(power, filterbank):
-    r"""Log mel energies :math:`\log(P F^T + \epsilon)`, ``(T, n_mels)``, of a power spectrum
-    ``(T, K)`` and a filterbank ``(n_mels, K)`` (:func:`mel_filterbank`); :math:`\epsilon` is
+    r"""Log mel energies log(P F^T + ε), ``(T, n_mels)``, of a power spectrum
+    ``(T, K)`` and a filterbank ``(n_mels, K)`` (:func:`mel_filterbank`); ε is
     :data:`LOG_FLOOR`."""
     return np.log(power @ filterbank.T + LOG_FLOOR)
 
@@ -215,8 +214,7 @@ def mfcc(log_energies, n_mfcc):
     r"""Mel-frequency cepstral coefficients: the first ``n_mfcc`` coefficients of the
     orthonormal type-II DCT of each row of ``log_energies`` ``(T, n_mels)``; ``(T, n_mfcc)``.
 
-    .. math:: c_{t,q} = \sqrt{\tfrac{2 - [q = 0]}{B}} \sum_{b=0}^{B-1} \log E_{t,b}
-              \cos\Big(\frac{\pi q (2b + 1)}{2B}\Big), \qquad q = 0 .. n_{mfcc} - 1.
+        c_{t,q} = √((2 - [q = 0]) / B) Σ_{b=0}^{B-1} log E_{t,b} cos(π q (2b + 1) / (2B)),   q = 0 .. n_mfcc - 1.
     """
     if not 1 <= n_mfcc <= log_energies.shape[1]:
         raise ValueError(f"n_mfcc: expected 1 .. n_mels = {log_energies.shape[1]}, got {n_mfcc}")
@@ -229,24 +227,23 @@ def time_pool(features, n_segments):
     Parameters
     ----------
     features : ndarray, (T, B)
-        Frame t stands for the time interval :math:`[t, t + 1)` (in frames).
+        Frame t stands for the time interval [t, t + 1) (in frames).
     n_segments : int
 
     Returns
     -------
     ndarray, (n_segments, B)
-        Row s is the time average of the features over :math:`[sT/S, (s+1)T/S)`, with
-        :math:`S` = ``n_segments``.
+        Row s is the time average of the features over [sT/S, (s+1)T/S), with
+        S = ``n_segments``.
 
     Notes
     -----
     The average is exact for a piecewise constant signal, which also handles T < S (a frame
     then covers several segments) and T not a multiple of S (a frame is split between two).
-    It is one matrix product :math:`A X` with the overlap matrix
+    It is one matrix product A X with the overlap matrix
 
-    .. math:: A_{s,t} = \frac{S}{T}\,\Big|[t, t+1) \cap \Big[\frac{sT}{S}, \frac{(s+1)T}{S}\Big)\Big|
-              = \frac{S}{T}\,\max\Big(0, \min\Big(t+1, \frac{(s+1)T}{S}\Big)
-                - \max\Big(t, \frac{sT}{S}\Big)\Big),
+        A_{s,t} = (S/T) |[t, t+1) ∩ [sT/S, (s+1)T/S)|
+                = (S/T) max(0, min(t+1, (s+1)T/S) - max(t, sT/S)),
 
     whose rows sum to 1.
     """
@@ -283,7 +280,7 @@ class AudioFeatures:
     n_segments : int
         Time segments the frames are averaged over (:func:`time_pool`).
     preemphasis : float
-        :math:`\\alpha` of the pre-emphasis filter; 0 turns it off.
+        α of the pre-emphasis filter; 0 turns it off.
     """
 
     sample_rate: int = 8000

@@ -24,9 +24,9 @@ Protocol
 1. A generative fusion model (the paper's "encoder-decoder" framework, Fig. 3 right) is trained
    *without labels* on the training pairs to reconstruct both modalities from both or either
    one (:func:`dmf_numpy.training.loop.fit_generative`: each sample sees both, audio only or image only, one
-   third each), with the losses weighted per feature (:math:`\lambda_x = 1/200`,
-   :math:`\lambda_y = 1/784`).
-2. The joint representation :math:`s_L` of each clip is computed under three input conditions:
+   third each), with the losses weighted per feature (λ_x = 1/200,
+   λ_y = 1/784).
+2. The joint representation s_L of each clip is computed under three input conditions:
    **A** (the image zeroed), **V** (the audio zeroed), **A+V** (both), as in the paper's "for the
    unimodal input, one modality is preserved while the other one is set to zero".
 3. A linear SVM (:mod:`dmf_numpy.experiments.svm`) is trained on the training clips' representations and
@@ -81,7 +81,7 @@ VALIDATION_SPEAKER = "nicolas"
 """The training speaker held out to choose each SVM's penalty."""
 
 SVM_REGS = (1e-2, 1e-1, 1.0, 10.0)
-""":math:`\\lambda` candidates of the SVM (penalty per sample; see :mod:`dmf_numpy.experiments.svm`)."""
+"""λ candidates of the SVM (penalty per sample; see :mod:`dmf_numpy.experiments.svm`)."""
 
 CONDITIONS = ("A", "V", "A+V")
 """Test inputs: audio only (image zeroed), visual only (audio zeroed), both."""
@@ -129,9 +129,9 @@ def pair_images(digits, image_labels, rng):
 
     Notes
     -----
-    Without a loop: the image indices sorted by digit put digit d's :math:`c_d` images at
-    positions :math:`o_d .. o_d + c_d - 1`, and a clip of digit d takes position
-    :math:`o_d + \\lfloor u c_d \\rfloor` for a uniform :math:`u \\in [0, 1)`.
+    Without a loop: the image indices sorted by digit put digit d's c_d images at
+    positions o_d .. o_d + c_d - 1, and a clip of digit d takes position
+    o_d + ⌊u c_d⌋ for a uniform u ∈ [0, 1).
     """
     digits, image_labels = np.asarray(digits), np.asarray(image_labels)
     missing = np.setdiff1d(digits, image_labels)

@@ -2,10 +2,10 @@ r"""The claims of Table 1 and Fig. 4, and a verdict on each from paired runs ove
 
 A claim compares DMF with another model under one protocol. Each seed trains both models on
 the same split, damage masks and shuffling, so their errors are *paired*: the verdict rests on
-the per-seed differences :math:`d_i = e^{DMF}_i - e^{other}_i` (negative: DMF better).
+the per-seed differences d_i = e^DMF_i - e^other_i (negative: DMF better).
 
-- ``effect``: the mean difference :math:`\bar d`;
-- ``ci_low``, ``ci_high``: its 95 % confidence interval, :math:`\bar d \pm t_{0.975, n-1}\, s_d/\sqrt n`;
+- ``effect``: the mean difference d̄;
+- ``ci_low``, ``ci_high``: its 95 % confidence interval, d̄ ± t_{0.975, n-1} s_d/√n;
 - ``p_value``: the two-sided paired t-test (:func:`scipy.stats.ttest_rel`);
 - ``verdict``: *holds* when the interval lies below 0 (DMF better), *does not hold* when it lies
   above 0 (DMF worse), *inconclusive* when it contains 0 or cannot be computed (one seed, or
@@ -14,7 +14,7 @@ the per-seed differences :math:`d_i = e^{DMF}_i - e^{other}_i` (negative: DMF be
 The claims (Table 1, Sec. 3.1): DMF has a lower test error than IMF, and than EMF, in every
 column (0, 30, 50, 70 % damage) for both inputs (left+right, and the right half alone). Fig. 4:
 DMF converges faster, read as a lower training loss along the way: per seed, the mean over
-the epochs of :math:`\log_{10}` of DMF's training loss minus IMF's.
+the epochs of log_10 of DMF's training loss minus IMF's.
 """
 
 from __future__ import annotations

@@ -26,11 +26,11 @@ BETWEEN_ROUTE_COLORS = ("tab:orange", "#8c4a00", "#e6b400", "#5c3000")
 
 
 def route_color(crossing, level, top):
-    """The colour of a backward route into the tower layer :math:`h_{level}`: the route that leaves
-    the shared stack at :math:`s_{crossing}` (:func:`dmf_numpy.core.learning_paths.crossing_routes`)
+    """The colour of a backward route into the tower layer h_level: the route that leaves
+    the shared stack at s_crossing (:func:`dmf_numpy.core.learning_paths.crossing_routes`)
     in a model whose top level is ``top``.
 
-    - ``crossing == level``: the route *is* the shared path into :math:`h_{level}` (Eq. 7), red;
+    - ``crossing == level``: the route *is* the shared path into h_level (Eq. 7), red;
     - ``crossing == top`` (above ``level``): the route down the whole tower from the top, the one
       IMF has too, in the modality path's purple;
     - in between: the paper's orange, a shade of ``BETWEEN_ROUTE_COLORS`` by ``crossing - level``.

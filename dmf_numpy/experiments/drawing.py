@@ -3,9 +3,9 @@ into a modality (Fig. 2), and of the fork of Eq. 5, drawn from model objects.
 
 The paper's figures are missing from our copy, so these are drawn from what the model is:
 :func:`architecture` reads a model's layers and weight blocks into nodes and arrows, and
-:func:`routes` lists, for a tower layer :math:`h^m_l`, the backward routes that reach it, one per
-crossing level :math:`k \ge l` (down the shared stack to :math:`s_k`, across
-:math:`(W^{m\to s}_k)^T`, down the tower; see :mod:`dmf_numpy.core.learning_paths`, which
+:func:`routes` lists, for a tower layer h^m_l, the backward routes that reach it, one per
+crossing level k ≥ l (down the shared stack to s_k, across
+(W^{m→s}_k)^T, down the tower; see :mod:`dmf_numpy.core.learning_paths`, which
 measures the gradient each one carries). :func:`layout` turns both into plain geometry, in data
 units (one unit between two levels): the box of every node, and every forward arrow, weight label
 and route segment exactly as it is drawn. It is tested without looking at pixels; :func:`picture`
@@ -139,8 +139,8 @@ def routes(model, modality="x", level=1):
     -------
     dict of int to list of Arrow
         ``routes[k]``: the arrows the error runs along (forward arrows, walked backwards), from the
-        head down the shared stack to :math:`s_k`, across into :math:`h^m_k`, down the tower to
-        :math:`h^m_{level}`. DMF has one route for every fusion level :math:`k \\ge` ``level``;
+        head down the shared stack to s_k, across into h^m_k, down the tower to
+        h^m_level. DMF has one route for every fusion level k ≥ ``level``;
         IMF and EMF have one at most (the single path of Sec. 2.1).
     """
     _, arrows = architecture(model)
@@ -221,7 +221,7 @@ def symbol(weight):
 
 
 def route_legend_entry(k, level, top):
-    """The legend's words for the route into :math:`h_{level}` that crosses at :math:`s_k`, in a
+    """The legend's words for the route into h_level that crosses at s_k, in a
     model whose top level is ``top`` (the cases of :func:`~dmf_numpy.experiments.common.route_color`)."""
     if k == level:
         return f"via $s_{k}$: the shared path (Eq. 7)"
@@ -232,9 +232,9 @@ def route_legend_entry(k, level, top):
 
 def picture(models, *, paths=False):
     """A Matplotlib figure with one panel per model of ``models``, side by side, each as in Fig. 1
-    (one model: a figure of its own). With ``paths``, the backward routes into :math:`x` (the input
+    (one model: a figure of its own). With ``paths``, the backward routes into x (the input
     of modality x) are drawn in the colours of :func:`~dmf_numpy.experiments.common.route_color`,
-    with a legend listing the routes the model has; only a model with both paths into :math:`x`
+    with a legend listing the routes the model has; only a model with both paths into x
     (DMF) has its legend mention the fork of Eq. 5.
 
     Every panel is ``UNIT_INCHES`` inches per data unit, whatever the model, so the text always
@@ -305,13 +305,13 @@ def _arrow(ax, segment, *, gid, color, linewidth):
 
 def draw(model, path, *, paths=False):
     """Draw the architecture of ``model`` into the PNG ``path``; with ``paths``, its backward
-    routes into :math:`x`, one colour per crossing level, with a legend (see :func:`picture`)."""
+    routes into x, one colour per crossing level, with a legend (see :func:`picture`)."""
     save_figure(picture([model], paths=paths), path, dpi=150)
 
 
 def draw_side_by_side(models, path, *, paths=False):
     """Draw ``models`` side by side into the PNG ``path``, as in Fig. 1 (EMF, IMF, DMF); with
-    ``paths``, each with its routes into :math:`x` (see :func:`picture`)."""
+    ``paths``, each with its routes into x (see :func:`picture`)."""
     save_figure(picture(list(models), paths=paths), path, dpi=150)
 
 
@@ -344,7 +344,7 @@ def fork_picture(level=1):
 
 
 def draw_fork(path, level=1):
-    """The fork of Eq. 5 at :math:`h^x_l`, into the PNG ``path``: what arrives along the modality
-    path (Eq. 2, from :math:`h^x_{l+1}`) and along the shared path (Eq. 7, from :math:`s_l`), in
+    """The fork of Eq. 5 at h^x_l, into the PNG ``path``: what arrives along the modality
+    path (Eq. 2, from h^x_{l+1}) and along the shared path (Eq. 7, from s_l), in
     their colours (:data:`~dmf_numpy.experiments.common.PATH_COLORS`), and their sum."""
     save_figure(fork_picture(level), path, dpi=150)

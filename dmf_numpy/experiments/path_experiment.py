@@ -45,7 +45,7 @@ def run_path_experiment(out_dir, *, damage=0.5, epochs=3, subset=None, seed=0, n
     out_dir : str or Path
         Folder for ``paths.csv`` and ``paths.png`` (written atomically).
     damage : float in [0, 1)
-        Fraction of right-half pixels zeroed (the :math:`y` modality).
+        Fraction of right-half pixels zeroed (the y modality).
     epochs : int
     subset : int, optional
         Use only this many samples of each split.
@@ -112,7 +112,7 @@ def plot_paths(rows, path, title=""):
 
     1. the shared path's share of Eq. 5 at each tower layer below the top;
     2. the cosine between the two terms of Eq. 5 there (DMF only: IMF has one term);
-    3. the share of each route (crossing level k) in the delta at the input layer :math:`h_1`;
+    3. the share of each route (crossing level k) in the delta at the input layer h_1;
     4. the norm of the total delta at each tower layer;
     5. the norm of each of the two terms of Eq. 5 in DMF, the modality path and the shared path
        (told apart by colour), at each tower layer below the top.

@@ -19,9 +19,9 @@ The joint space
 - **DMF** (:class:`~dmf_numpy.core.generative.GenerativeDMF`, image = modality x, text = modality y,
   linear outputs): trained to reconstruct both modalities from both or either one
   (:func:`~dmf_numpy.training.loop.fit_generative`), each modality's squared error averaged over its features
-  (weights :math:`\lambda_x = 1/128`, :math:`\lambda_y = 1/10`) so that the image does not
+  (weights λ_x = 1/128, λ_y = 1/10) so that the image does not
   outweigh the text 13 to 1. A query is encoded from its own modality with the other zeroed,
-  :math:`s_L(x, 0)` or :math:`s_L(0, y)`, and so is each retrieval item: the paper's "reconstruct
+  s_L(x, 0) or s_L(0, y), and so is each retrieval item: the paper's "reconstruct
   both modalities based on the query modality".
 - **CCA** (:class:`CCA`): the canonical variates of each modality.
 
@@ -69,7 +69,7 @@ DMF_SETTINGS = {
 """The DMF used for Table 3 (chosen on the validation split; the paper gives none)."""
 
 CCA_SETTINGS = {"n_components": TEXT_SIZE, "reg": 1e-3}
-"""All min(128, 10) canonical pairs; the ridge :math:`r` of :class:`CCA`."""
+"""All min(128, 10) canonical pairs; the ridge r of :class:`CCA`."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -90,11 +90,10 @@ def average_precision(similarity, query_labels, item_labels):
     Returns
     -------
     ndarray, (Q,)
-        .. math:: \mathrm{AP}_q = \frac{1}{R_q} \sum_{k=1}^{R} P_q(k)\, \mathrm{rel}_q(k),
-                  \qquad P_q(k) = \frac1k \sum_{i=1}^{k} \mathrm{rel}_q(i),
+            AP_q = (1/R_q) Σ_{k=1}^{R} P_q(k) rel_q(k),   P_q(k) = (1/k) Σ_{i=1}^{k} rel_q(i),
 
-        where :math:`\mathrm{rel}_q(k)` is 1 if the item ranked k-th shares the query's label and
-        :math:`R_q` is the number of such items. Items of equal similarity keep their order in
+        where rel_q(k) is 1 if the item ranked k-th shares the query's label and
+        R_q is the number of such items. Items of equal similarity keep their order in
         the retrieval set (a stable sort), so the result is deterministic.
 
     Raises
@@ -178,7 +177,7 @@ def cross_modal_map(query_codes, item_codes, query_labels, item_labels):
 
 
 def _inverse_sqrt(C):
-    """:math:`C^{-1/2}` of a symmetric positive definite matrix, by its eigendecomposition."""
+    """C^{-1/2} of a symmetric positive definite matrix, by its eigendecomposition."""
     eigenvalues, eigenvectors = scipy.linalg.eigh(C)
     return (eigenvectors / np.sqrt(eigenvalues)) @ eigenvectors.T
 
@@ -198,23 +197,22 @@ class CCA:
     mean : dict of str to ndarray
         Training mean of ``"x"`` and ``"y"``.
     projection : dict of str to ndarray
-        ``"x"``: :math:`A` (d_x, k), ``"y"``: :math:`B` (d_y, k).
+        ``"x"``: A (d_x, k), ``"y"``: B (d_y, k).
     correlations : ndarray, (k,)
-        The canonical correlations :math:`\rho_1 \ge \dots \ge \rho_k`.
+        The canonical correlations ρ_1 ≥ ... ≥ ρ_k.
 
     Notes
     -----
-    With centered data :math:`X` (n, d_x), :math:`Y` (n, d_y) and covariances
-    :math:`C_{xy} = X^T Y / (n-1)` etc., CCA finds :math:`a, b` maximizing the correlation
-    :math:`a^T C_{xy} b / \sqrt{a^T C_{xx} a\; b^T C_{yy} b}`. Whitening each side turns it into
+    With centered data X (n, d_x), Y (n, d_y) and covariances
+    C_xy = X^T Y / (n-1) etc., CCA finds a, b maximizing the correlation
+    a^T C_xy b / √(a^T C_xx a · b^T C_yy b). Whitening each side turns it into
     a singular value decomposition:
 
-    .. math:: C_{xx}^{-1/2} C_{xy} C_{yy}^{-1/2} = U \Sigma V^T, \qquad
-              A = C_{xx}^{-1/2} U_{:, 1..k}, \quad B = C_{yy}^{-1/2} V_{:, 1..k}, \quad
-              \rho = \operatorname{diag}\Sigma_{1..k}.
+        C_xx^{-1/2} C_xy C_yy^{-1/2} = U Σ V^T,   A = C_xx^{-1/2} U_{:, 1..k},   B = C_yy^{-1/2} V_{:, 1..k},
+        ρ = diag Σ_{1..k}.
 
-    The covariances are regularized, :math:`C_{xx} + r_x I` with
-    :math:`r_x = \text{reg} \cdot \operatorname{tr}(C_{xx}) / d_x` (likewise for y). This is
+    The covariances are regularized, C_xx + r_x I with
+    r_x = reg · tr(C_xx) / d_x (likewise for y). This is
     not optional here: each SIFT histogram and each LDA vector sums to 1, so both covariances
     are singular (zero variance along the all-ones direction). A small ``reg`` changes nothing
     else.

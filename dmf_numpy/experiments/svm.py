@@ -6,26 +6,23 @@ Srivastava & Salakhutdinov 2012): a linear SVM on the joint representation.
 The problem
 -----------
 For K classes, one binary classifier per class k separates it from all the others: labels
-:math:`Y_{ik} = +1` if sample i is of class k, else :math:`-1`. The K classifiers
-:math:`w_k \in \mathbb{R}^d, b_k` minimize together
+Y_ik = +1 if sample i is of class k, else -1. The K classifiers
+w_k ∈ ℝ^d, b_k minimize together
 
-.. math:: J(W, b) = \frac{\lambda}{2} \lVert W \rVert_F^2
-          + \frac{1}{N} \sum_{i=1}^{N} \sum_{k=1}^{K} \max\big(0,\ 1 - Y_{ik}(x_i^T w_k + b_k)\big)^2,
+    J(W, b) = (λ/2) ‖W‖_F^2 + (1/N) Σ_{i=1}^{N} Σ_{k=1}^{K} max(0, 1 - Y_ik (x_i^T w_k + b_k))^2,
 
-the L2-regularized squared hinge loss (the "L2-SVM" of LIBLINEAR, with :math:`\lambda = 1/(CN)`).
-The biases are not penalized. :math:`J` is a sum of K independent problems, one per column of
-:math:`W`, so minimizing it at once is minimizing each. The squared hinge is continuously
+the L2-regularized squared hinge loss (the "L2-SVM" of LIBLINEAR, with λ = 1/(CN)).
+The biases are not penalized. J is a sum of K independent problems, one per column of
+W, so minimizing it at once is minimizing each. The squared hinge is continuously
 differentiable, with
 
-.. math:: \frac{\partial J}{\partial W} = \lambda W - \frac{2}{N} X^T (Y \odot A), \qquad
-          \frac{\partial J}{\partial b} = -\frac{2}{N} \mathbf{1}^T (Y \odot A), \qquad
-          A = \max\big(0,\ 1 - Y \odot (XW + \mathbf{1} b^T)\big),
+    ∂J/∂W = λ W - (2/N) X^T (Y ⊙ A),   ∂J/∂b = -(2/N) 1^T (Y ⊙ A),   A = max(0, 1 - Y ⊙ (XW + 1 b^T)),
 
 so a quasi-Newton method applies: ``scipy.optimize.minimize(method="L-BFGS-B")`` on the
-flattened :math:`(W, b)`, started from zero. :math:`J` is strictly convex in :math:`W` (for
-:math:`\lambda > 0`), so the solution does not depend on the start.
+flattened (W, b), started from zero. J is strictly convex in W (for
+λ > 0), so the solution does not depend on the start.
 
-A sample is assigned the class of the highest score :math:`x^T w_k + b_k`
+A sample is assigned the class of the highest score x^T w_k + b_k
 (:meth:`LinearSVM.decision_function`, :meth:`LinearSVM.predict`).
 """
 
@@ -38,17 +35,17 @@ from ..core.checks import check_features
 
 
 def squared_hinge_objective(params, X, Y, reg):
-    """:math:`J(W, b)` and its gradient (module docstring), for :func:`scipy.optimize.minimize`.
+    """J(W, b) and its gradient (module docstring), for :func:`scipy.optimize.minimize`.
 
     Parameters
     ----------
     params : ndarray, ((d + 1) * K,)
-        :math:`W` (d, K) and then :math:`b` (K,), flattened.
+        W (d, K) and then b (K,), flattened.
     X : ndarray, (N, d)
     Y : ndarray, (N, K)
         +1 / -1 targets.
     reg : float
-        :math:`\\lambda`.
+        λ.
 
     Returns
     -------
@@ -69,7 +66,7 @@ class LinearSVM:
     Parameters
     ----------
     reg : float
-        :math:`\\lambda > 0`, the L2 penalty.
+        λ > 0, the L2 penalty.
     max_iter : int
         L-BFGS iterations at most.
     tol : float
@@ -110,7 +107,7 @@ class LinearSVM:
         return self
 
     def decision_function(self, X):
-        """Scores :math:`x^T w_k + b_k`, ``(N, K)``; column k for ``classes[k]``."""
+        """Scores x^T w_k + b_k, ``(N, K)``; column k for ``classes[k]``."""
         if not hasattr(self, "W"):
             raise ValueError("LinearSVM: not fitted yet; call fit(X, labels) first")
         X = check_features("X", X, self.W.shape[0], np.float64)
@@ -127,7 +124,7 @@ class LinearSVM:
 
 
 def fit_validated(X, labels, validation, regs):
-    """Choose :math:`\\lambda` on a validation split, then train on everything with it.
+    """Choose λ on a validation split, then train on everything with it.
 
     Parameters
     ----------

@@ -448,9 +448,9 @@ def _reference_table(compare, out_dir, quick, base):
 def compare_tables(summary, other):
     """Compare two tables cell by cell: is each difference of means within seed noise?
 
-    The rule, for means :math:`m_1, m_2` over :math:`n_1, n_2` seeds with standard deviations
-    :math:`s_1, s_2`: the difference is within seed noise when
-    :math:`|m_1 - m_2| \\le 2 \\sqrt{s_1^2/n_1 + s_2^2/n_2}`, twice its standard error (about
+    The rule, for means m_1, m_2 over n_1, n_2 seeds with standard deviations
+    s_1, s_2: the difference is within seed noise when
+    |m_1 - m_2| ≤ 2 √(s_1^2/n_1 + s_2^2/n_2), twice its standard error (about
     a 95 % band for a difference that is noise alone; with 3 seeds a side, a rough one). A table
     of one seed has no std of its own and borrows the other's; two tables of one seed each give
     no estimate.

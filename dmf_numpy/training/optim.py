@@ -30,7 +30,7 @@ def check_lr_decay(lr_decay):
 
 
 def decayed_lr(lr0, decay, epoch):
-    """Exponential learning-rate decay: :math:`\\eta_e = \\eta_0 \\gamma^{e}` for epoch e = 0, 1, ...
+    """Exponential learning-rate decay: η_e = η_0 γ^e for epoch e = 0, 1, ...
 
     ``decay = 1`` keeps the rate constant.
     """
@@ -109,7 +109,7 @@ class SGD(Optimizer):
 
     Notes
     -----
-    .. math:: v \leftarrow \mu v - \eta g, \qquad \theta \leftarrow \theta + v
+        v ← μ v - η g,   θ ← θ + v
     """
 
     name = "sgd"
@@ -135,16 +135,13 @@ class Adam(Optimizer):
 
     Notes
     -----
-    With step count :math:`t`,
+    With step count t,
 
-    .. math::
-        m \leftarrow \beta_1 m + (1 - \beta_1) g, \qquad
-        v \leftarrow \beta_2 v + (1 - \beta_2) g^2, \qquad
-        \theta \leftarrow \theta - \eta_t \frac{m}{\sqrt v + \hat\epsilon},
+        m ← β_1 m + (1 - β_1) g,   v ← β_2 v + (1 - β_2) g^2,   θ ← θ - η_t m / (√v + ε̂),
 
-    where :math:`\eta_t = \eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)` folds in the bias
-    corrections and :math:`\hat\epsilon = \epsilon \sqrt{1 - \beta_2^t}`, which makes it equal to
-    the textbook update :math:`\eta\, \hat m / (\sqrt{\hat v} + \epsilon)`. Every step is done in
+    where η_t = η √(1 - β_2^t) / (1 - β_1^t) folds in the bias
+    corrections and ε̂ = ε √(1 - β_2^t), which makes it equal to
+    the textbook update η m̂ / (√(v̂) + ε). Every step is done in
     place, with one scratch buffer per parameter.
     """
 

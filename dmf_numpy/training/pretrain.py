@@ -21,7 +21,7 @@ def pretrain_encoder(model, generative_model):
 
     Every parameter of the classifier but its softmax head (``W_out``, ``b_out``, left as they
     are) is overwritten in place, converted to the classifier's dtype; the two encoders then
-    compute the same :math:`s_L`.
+    compute the same s_L.
 
     Parameters
     ----------
