@@ -261,16 +261,9 @@ class FusionNet:
 
     def config(self):
         """The constructor arguments as a JSON-serializable dict (for checkpoints)."""
-        return {
-            "model": self.name,
-            "x_dims": list(self.dims["x"]),
-            "y_dims": list(self.dims["y"]),
-            "shared_dims": list(self.shared_dims),
-            "n_classes": self.n_classes,
-            "seed": self.seed,
-            "dtype": self.dtype.name,
-            "init": self.init,
-        }
+        return {"model": self.name, "x_dims": list(self.dims["x"]), "y_dims": list(self.dims["y"]),
+                "shared_dims": list(self.shared_dims), "n_classes": self.n_classes, "seed": self.seed,
+                "dtype": self.dtype.name, "init": self.init}
 
     def astype(self, dtype):
         """A copy of this model with parameters converted to dtype."""
