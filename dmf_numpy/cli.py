@@ -1,15 +1,28 @@
 """The ``dmf-numpy`` command line (also ``python -m dmf_numpy``): argument parsing and printing.
 
 Each subcommand is a function ``cmd_<name>(args) -> int`` registered in :func:`build_parser`;
-the work itself is done by :mod:`dmf_numpy.experiments` and :mod:`dmf_numpy.core`.
-Every failure ends in a one-line message on stderr, never a traceback, and an exit status:
+the work itself is done by :mod:`dmf_numpy.experiments` and :mod:`dmf_numpy.core`. Choices and
+defaults are read from the package's constants (``MODELS``, ``OPTIMIZERS``, ``DAMAGE_KINDS``,
+``INITS``, :class:`~dmf_numpy.experiments.train_run.TrainConfig`, ``PAPER_SIZES``), never
+written here a second time.
+
+Errors. A mistake in what was asked is a :class:`~dmf_numpy.core.errors.UserError` (every
+error class of the package for one derives from it: a refused checkpoint, bad data, a folder
+held by another run, a bad submission): it ends in one line on stderr and exit 2. So do two
+failures of the user's environment rather than of the program: an ``OSError`` (a disk full,
+a folder without permission, a file that vanished; a failed write says how to continue) and a
+``MemoryError``. Anything else is a bug in dmf-numpy, however plain its type (a ``ValueError``
+from NumPy on a shape mismatch, say): its traceback is printed, then a line that says it is a
+bug and how to report it, and the exit status is 1. With ``DMF_NUMPY_DEBUG=1`` in the
+environment nothing is caught: every exception, a user error too, ends in its full traceback.
 
 ====  ======================================================================================
 0     done
 1     the work itself failed: a gradient check above its bound, a training that diverged, an
-      exercise graded with an item failing
+      exercise graded with an item failing; or a bug in dmf-numpy (with its traceback)
 2     what was asked cannot be done: a bad argument, bad or missing data, an output folder
-      that cannot be written or is held by another run, a refused checkpoint, out of memory
+      that cannot be written or is held by another run, a refused checkpoint, a full disk,
+      out of memory
 130   interrupted (Ctrl-C); the message says how to resume
 ====  ======================================================================================
 """
@@ -18,10 +31,12 @@ from __future__ import annotations
 
 import argparse
 import errno
+import inspect
 import json
 import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 
@@ -45,14 +60,19 @@ def _interrupted(command, after="nothing was written"):
 
 
 try:  # the package's modules load in a fraction of a second, in which a Ctrl-C is one line too
-    from .core.fusion import MODELS
-    from .core.gradcheck import BOUND, check_suite, format_suite, suite_worst_error
+    from .core.errors import UserError
+    from .core.fusion import INITS, MODELS
+    from .core.gradcheck import BOUND, SUITE_BATCH, check_suite, format_suite, suite_worst_error
     from .course.exercises import EXERCISES, TIERS
     from .course.sandbox import ITEM_SECONDS
-    from .experiments.paper import gradcheck_setups
-    from .experiments.train_run import TrainConfig
-    from .files import FolderLocked, check_writable
+    from .datasets.halves import DAMAGE_KINDS, check_damage
+    from .experiments.paper import PAPER_SIZES, SAMPLED_ENTRIES, gradcheck_setups
+    from .experiments.path_experiment import run_path_experiment  # for its defaults; the command imports it again
+    from .experiments.reconstruct import run_reconstruct
+    from .experiments.train_run import DAMAGE_ON, TrainConfig
+    from .files import check_writable, check_writable_file
     from .training.loop import TrainingDiverged, describe
+    from .training.optim import OPTIMIZERS
 except KeyboardInterrupt:
     if not _running_as_command():  # imported by a program: not ours to end
         raise
@@ -62,12 +82,33 @@ except KeyboardInterrupt:
 EXERCISE_NAMES = [*EXERCISES, *TIERS]
 
 
-class UsageError(Exception):
-    """A problem with what the user asked for: reported in one line, exit code 2."""
+#: The environment variable that turns off the error handling of :func:`main`: with it set (to
+#: anything but 0), every exception ends in its full traceback.
+DEBUG_VARIABLE = "DMF_NUMPY_DEBUG"
+
+
+class UsageError(UserError):
+    """A problem with what the user asked for that only the command line sees (two options that
+    do not go together, a file name without .png): reported in one line, exit code 2."""
 
 
 def _model_names(choice):
-    return sorted(MODELS, key=list(MODELS).index) if choice == "all" else [choice]
+    return list(MODELS) if choice == "all" else [choice]
+
+
+def _default(function, parameter):
+    """The default of a function's parameter: one value, read where the function defines it."""
+    return inspect.signature(function).parameters[parameter].default
+
+
+def _out_folder(folder):
+    """``--out`` created and probed before any work, so that a refusal names the option; the
+    command's run creates it again (and removes it if it fails leaving it empty)."""
+    created = not folder.exists()
+    check_writable(folder, what="--out")
+    if created:
+        folder.rmdir()
+    return folder
 
 
 #: The largest ``gradcheck --batch``: the check's time grows with the batch (a finite difference
@@ -91,6 +132,11 @@ TRAINING_OPTIONS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "lr_d
                     "damage_on", "n_val", "subset", "pretrain", "init", "modality_dropout", "shift")
 
 
+def _given(args, *names):
+    """The options among ``names`` the user gave (the others keep the defaults of the function called)."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
 def _training_overrides(args):
     """The TrainConfig fields the user set on the command line (the rest keep their defaults)."""
     return {k: getattr(args, k) for k in TRAINING_OPTIONS if getattr(args, k) is not None}
@@ -103,7 +149,7 @@ def cmd_train(args):
 
     config = TrainConfig(model=args.model, damage=args.damage, seed=args.seed, arrays=args.arrays,
                          **_training_overrides(args))
-    out_dir = args.out or Path("runs") / config.run_name
+    out_dir = _out_folder(args.out or Path("runs") / config.run_name)
     if args.resume and not (out_dir / "checkpoint.npz").exists():
         print(f"nothing to resume in {out_dir}/: starting from scratch")
     result = run(config, data_dir=args.data_dir, out_dir=out_dir, resume=args.resume)
@@ -116,7 +162,7 @@ def cmd_table1(args):
     from .experiments.table1 import run_table1
 
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
-    out = args.out or Path("results/quick" if args.quick else "runs/table1")  # the committed results/ stay as they are
+    out = _out_folder(args.out or Path("results/quick" if args.quick else "runs/table1"))  # results/ stay as they are
     compare = "committed" if args.compare is None else None if str(args.compare) == "none" else args.compare
     run_table1(out, seeds=seeds, jobs=args.jobs, quick=args.quick, data_dir=args.data_dir, compare=compare,
                command="dmf-numpy " + " ".join(sys.argv[1:]), **_training_overrides(args))
@@ -128,19 +174,19 @@ def _add_training_options(p):
                    "(default: $DMF_NUMPY_DATA, else the user cache, else download)")
     p.add_argument("--epochs", type=_positive_int)
     p.add_argument("--batch-size", type=_positive_int)
-    p.add_argument("--optimizer", choices=["adam", "sgd"])
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS))
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--momentum", type=float, help="SGD momentum")
     p.add_argument("--lr-decay", type=float, help="learning rate factor per epoch (1 = constant)")
-    p.add_argument("--damage-kind", choices=["pixels", "columns", "noise"],
+    p.add_argument("--damage-kind", choices=DAMAGE_KINDS,
                    help="'pixels' is the paper's; 'columns' and 'noise' go beyond it")
     p.add_argument("--n-val", type=_nonnegative_int, help="training images held out for validation")
     p.add_argument("--subset", type=_positive_int, help="use only this many samples of each split")
     p.add_argument("--pretrain", type=_nonnegative_int, help="epochs of unsupervised generative pretraining of the "
                    "encoder before fine-tuning (default 0)")
-    p.add_argument("--init", choices=["glorot", "fan_in"], help="initialization: Glorot (default) or uniform in "
-                   "+-1/sqrt(fan_in) per block")
-    p.add_argument("--damage-on", choices=["all", "test"],
+    p.add_argument("--init", choices=INITS, help="initialization: Glorot (glorot, the default) or uniform in "
+                   "+-1/sqrt(fan_in) per block (fan_in)")
+    p.add_argument("--damage-on", choices=DAMAGE_ON,
                    help="damage the training and test images (default), or the test images only")
     p.add_argument("--modality-dropout", type=float, metavar="P",
                    help="beyond the paper: zero one modality of this fraction of the training samples (default 0)")
@@ -159,7 +205,7 @@ def cmd_study(args):
         grid = [tuple(cell.strip().split("@")) for cell in args.protocols.split(",")]
         if any(len(cell) != 2 or not all(cell) for cell in grid):
             raise UsageError(f"--protocols: expected PROTOCOL@SCALE,... as in {','.join('@'.join(c) for c in GRID)}")
-    out = args.out or Path("results/quick-study" if args.quick else "results/study")
+    out = _out_folder(args.out or Path("results/quick-study" if args.quick else "results/study"))
     run_study(out, quick=args.quick, jobs=args.jobs, data_dir=args.data_dir, grid=grid)
     return 0
 
@@ -168,7 +214,7 @@ def cmd_paths(args):
     """Train DMF and IMF and measure, per layer and epoch, the gradient each path of Eq. 5 carries."""
     from .experiments.path_experiment import run_path_experiment
 
-    run_path_experiment(args.out, damage=args.damage, epochs=args.epochs, subset=args.subset,
+    run_path_experiment(_out_folder(args.out), damage=args.damage, epochs=args.epochs, subset=args.subset,
                         seed=args.seed, data_dir=args.data_dir)
     return 0
 
@@ -177,7 +223,7 @@ def cmd_reconstruct(args):
     """Train the generative DMF on MNIST halves; reconstruct the left half from the right alone."""
     from .experiments.reconstruct import run_reconstruct
 
-    run_reconstruct(args.out, epochs=args.epochs, damage=args.damage, subset=args.subset,
+    run_reconstruct(_out_folder(args.out), epochs=args.epochs, damage=args.damage, subset=args.subset,
                     seed=args.seed, data_dir=args.data_dir)
     return 0
 
@@ -186,8 +232,8 @@ def cmd_retrieval(args):
     """Table 3: cross-modal retrieval (I2T, T2I) on the Wikipedia features, DMF against CCA."""
     from .experiments.retrieval import run_retrieval
 
-    run_retrieval(args.out, seeds=args.seeds, epochs=args.epochs, data_dir=args.data_dir,
-                  subset=tuple(args.subset) if args.subset else None)
+    run_retrieval(_out_folder(args.out), data_dir=args.data_dir, subset=tuple(args.subset) if args.subset else None,
+                  **_given(args, "seeds", "epochs"))
     return 0
 
 
@@ -195,7 +241,7 @@ def cmd_audiovisual(args):
     """Table 2's protocol on spoken digits (FSDD) paired with MNIST digits: A, V and A+V accuracy."""
     from .experiments.audiovisual import run_audiovisual
 
-    run_audiovisual(args.out, seeds=args.seeds, epochs=args.epochs, data_dir=args.data_dir, subset=args.subset)
+    run_audiovisual(_out_folder(args.out), data_dir=args.data_dir, subset=args.subset, **_given(args, "seeds", "epochs"))
     return 0
 
 
@@ -203,6 +249,8 @@ def cmd_bench(args):
     """Measure training and evaluation speed against the machine's matrix-multiply limit."""
     from .experiments.bench import run_bench
 
+    if args.json is not None:
+        check_writable_file(args.json, what="--json")
     result = run_bench(batch_size=args.batch_size, repeats=args.repeats, runs=args.runs, json_path=args.json)
     return 0 if result["gradcheck_ok"] else 1
 
@@ -213,7 +261,7 @@ def cmd_exercise(args):
     three modalities (three-modalities)."""
     from .course.exercises import write_exercise
 
-    path = write_exercise(args.name, check_writable(args.out))
+    path = write_exercise(args.name, check_writable(args.out, what="--out"))
     print(f"wrote {path} and {path.parent / 'INSTRUCTIONS.md'}; when the blanks are filled in: "
           f"dmf-numpy grade {path}")
     return 0
@@ -225,7 +273,7 @@ def cmd_grade(args):
     from .course.grader import grade
     from .course.report import Report, Item
     from .course.submission import SubmissionError
-    from .files import check_writable_file, write_json
+    from .files import write_json
 
     if args.gradescope:
         check_writable_file(args.gradescope, what="--gradescope")
@@ -247,7 +295,7 @@ def cmd_autograder(args):
     grades the named exercise; zip the folder's contents and upload them."""
     from .course.autograder import write_autograder
 
-    folder = write_autograder(args.name, args.file or f"dmf_{args.name}.py", check_writable(args.out))
+    folder = write_autograder(args.name, args.file or f"dmf_{args.name}.py", check_writable(args.out, what="--out"))
     print(f"wrote {folder}: zip its contents (cd {folder} && zip -r ../autograder.zip .) and upload the zip "
           "to Gradescope")
     return 0
@@ -256,9 +304,7 @@ def cmd_autograder(args):
 def cmd_draw(args):
     """Draw a model's architecture as in the paper's Fig. 1 (--model all: EMF, IMF and DMF side by
     side; --paths: the backward routes into x, Fig. 2), or the fork of Eq. 5 (--fork), as a PNG."""
-    from .core.fusion import MODELS
     from .experiments.drawing import draw, draw_fork, draw_side_by_side
-    from .files import check_writable_file
 
     if args.out.suffix.lower() != ".png":
         raise UsageError(f"--out {args.out}: pictures are written as PNG; give a file name ending in .png")
@@ -315,13 +361,13 @@ def _nonnegative_int(text):
 
 
 def _damage(text):
+    """A damage level, checked by the package's one check of it (:func:`~dmf_numpy.datasets.halves.check_damage`)."""
     try:
-        value = float(text)
-    except ValueError:
+        return check_damage(float(text))
+    except UserError as err:  # out of range: the check's message, without its "damage: "
+        raise argparse.ArgumentTypeError(str(err).split(": ", 1)[-1]) from None
+    except ValueError:  # not a number
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text}")
-    return value
 
 
 def _add_output_options(p, out, data):
@@ -339,10 +385,10 @@ def build_parser():
 
     p = commands.add_parser("gradcheck", help="check the hand-written gradients against finite differences",
                             description=cmd_gradcheck.__doc__)
-    p.add_argument("--model", choices=["emf", "imf", "dmf", "all"], default="all")
-    p.add_argument("--entries", type=_positive_int, default=20,
+    p.add_argument("--model", choices=[*MODELS, "all"], default="all")
+    p.add_argument("--entries", type=_positive_int, default=SAMPLED_ENTRIES,
                    help="entries sampled per tensor at the paper's sizes (default: %(default)s)")
-    p.add_argument("--batch", type=_positive_int, default=4,
+    p.add_argument("--batch", type=_positive_int, default=SUITE_BATCH,
                    help=f"batch size, at most {MAX_GRADCHECK_BATCH} (default: %(default)s)")
     p.add_argument("--seed", type=_nonnegative_int, default=0)
     p.add_argument("--small-only", action="store_true", help="skip the paper-size check")
@@ -351,9 +397,9 @@ def build_parser():
     defaults = TrainConfig()
     p = commands.add_parser("train", help="train one model on the MNIST halves or on your own arrays",
                             description=cmd_train.__doc__, epilog=f"Defaults: {defaults.to_dict()}")
-    p.add_argument("--model", choices=["emf", "imf", "dmf"], default="dmf")
-    p.add_argument("--damage", type=_damage, default=0.0, help="fraction of right-half pixels zeroed")
-    p.add_argument("--seed", type=_nonnegative_int, default=0)
+    p.add_argument("--model", choices=list(MODELS), default=defaults.model)
+    p.add_argument("--damage", type=_damage, default=defaults.damage, help="fraction of right-half pixels zeroed")
+    p.add_argument("--seed", type=_nonnegative_int, default=defaults.seed)
     p.add_argument("--arrays", type=_path, metavar="FILE.npz",
                    help="train on your own arrays instead of MNIST: x, y, labels and optionally x_val, y_val, "
                         "labels_val, x_test, y_test, labels_test (input sizes and classes come from the data)")
@@ -387,8 +433,10 @@ def build_parser():
 
     p = commands.add_parser("paths", help="measure the gradient carried by each learning path (Fig. 2)",
                             description=cmd_paths.__doc__)
-    p.add_argument("--damage", type=_damage, default=0.5, help="fraction of right-half pixels zeroed")
-    p.add_argument("--epochs", type=_positive_int, default=3)
+    p.add_argument("--damage", type=_damage, default=_default(run_path_experiment, "damage"),
+                   help="fraction of right-half pixels zeroed (default: %(default)s)")
+    p.add_argument("--epochs", type=_positive_int, default=_default(run_path_experiment, "epochs"),
+                   help="default: %(default)s")
     p.add_argument("--subset", type=_positive_int, help="use only this many samples of each split")
     p.add_argument("--seed", type=_nonnegative_int, default=0)
     _add_output_options(p, "results/paths", "the MNIST files")
@@ -396,8 +444,10 @@ def build_parser():
 
     p = commands.add_parser("reconstruct", help="cross-modal inference on MNIST with the generative DMF",
                             description=cmd_reconstruct.__doc__)
-    p.add_argument("--damage", type=_damage, default=0.0, help="fraction of right-half pixels zeroed")
-    p.add_argument("--epochs", type=_positive_int, default=20)
+    p.add_argument("--damage", type=_damage, default=_default(run_reconstruct, "damage"),
+                   help="fraction of right-half pixels zeroed (default: %(default)s)")
+    p.add_argument("--epochs", type=_positive_int, default=_default(run_reconstruct, "epochs"),
+                   help="default: %(default)s")
     p.add_argument("--subset", type=_positive_int, default=20000,
                    help="use only this many samples of each split (default: %(default)s)")
     p.add_argument("--seed", type=_nonnegative_int, default=0)
@@ -406,8 +456,9 @@ def build_parser():
 
     p = commands.add_parser("retrieval", help="Table 3: cross-modal retrieval on the Wikipedia features",
                             description=cmd_retrieval.__doc__)
-    p.add_argument("--seeds", type=_positive_int, default=3)
-    p.add_argument("--epochs", type=_positive_int, default=200)
+    p.add_argument("--seeds", type=_positive_int, help="default: the experiment's, 3 (run_retrieval's seeds)")
+    p.add_argument("--epochs", type=_positive_int,
+                   help="default: the experiment's (dmf_numpy.experiments.retrieval.DMF_SETTINGS['epochs'])")
     p.add_argument("--subset", type=_positive_int, nargs=2, metavar=("N_ITEMS", "N_QUERIES"),
                    help="a seeded random subset of the retrieval set and of the queries (a smoke test)")
     _add_output_options(p, "results/retrieval", "wiki/ or the Wikipedia files")
@@ -415,8 +466,9 @@ def build_parser():
 
     p = commands.add_parser("audiovisual", help="Table 2's protocol on spoken + written digits",
                             description=cmd_audiovisual.__doc__)
-    p.add_argument("--seeds", type=_positive_int, default=3)
-    p.add_argument("--epochs", type=_positive_int, default=80)
+    p.add_argument("--seeds", type=_positive_int, help="default: the experiment's, 3 (run_audiovisual's seeds)")
+    p.add_argument("--epochs", type=_positive_int,
+                   help="default: the experiment's (dmf_numpy.experiments.audiovisual.SETTINGS['epochs'])")
     p.add_argument("--subset", type=_positive_int, help="keep recordings 0..SUBSET-1 of every speaker and digit")
     _add_output_options(p, "results/audiovisual", "fsdd/ and mnist/")
     p.set_defaults(func=cmd_audiovisual)
@@ -452,13 +504,17 @@ def build_parser():
 
     p = commands.add_parser("draw", help="draw a model (Fig. 1), its learning paths (Fig. 2) or the fork of Eq. 5",
                             description=cmd_draw.__doc__)
-    p.add_argument("--model", choices=["emf", "imf", "dmf", "all"], default="dmf",
-                   help="the model to draw; all: EMF, IMF and DMF side by side, as in Fig. 1 (default: dmf)")
-    p.add_argument("--x-dims", type=_positive_int, nargs="+", default=[392, 512, 128], metavar="D",
-                   help="tower sizes of modality x (default: the paper's, 392 512 128)")
-    p.add_argument("--y-dims", type=_positive_int, nargs="+", default=[392, 512, 128], metavar="D")
-    p.add_argument("--shared-dims", type=_positive_int, nargs="+", default=[512, 256, 64], metavar="E")
-    p.add_argument("--classes", type=_positive_int, default=10, help="classes of the softmax head (default: 10)")
+    p.add_argument("--model", choices=[*MODELS, "all"], default=defaults.model,
+                   help="the model to draw; all: EMF, IMF and DMF side by side, as in Fig. 1 (default: %(default)s)")
+    sizes = {k: " ".join(map(str, v)) for k, v in PAPER_SIZES.items() if k.endswith("_dims")}
+    p.add_argument("--x-dims", type=_positive_int, nargs="+", default=list(PAPER_SIZES["x_dims"]), metavar="D",
+                   help=f"tower sizes of modality x (default: the paper's, {sizes['x_dims']})")
+    p.add_argument("--y-dims", type=_positive_int, nargs="+", default=list(PAPER_SIZES["y_dims"]), metavar="D",
+                   help=f"tower sizes of modality y (default: the paper's, {sizes['y_dims']})")
+    p.add_argument("--shared-dims", type=_positive_int, nargs="+", default=list(PAPER_SIZES["shared_dims"]),
+                   metavar="E", help=f"sizes of the shared stack (default: the paper's, {sizes['shared_dims']})")
+    p.add_argument("--classes", type=_positive_int, default=PAPER_SIZES["n_classes"],
+                   help="classes of the softmax head (default: %(default)s)")
     p.add_argument("--paths", action="store_true", help="colour the backward routes into x, one per crossing level")
     p.add_argument("--fork", action="store_true", help="draw the fork of Eq. 5 instead of a model")
     p.add_argument("--out", type=_path, required=True, help="the PNG file to write (its name ends in .png)")
@@ -509,9 +565,11 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
     except KeyboardInterrupt:
         return _interrupted(None)
+    if os.environ.get(DEBUG_VARIABLE, "0") not in ("", "0"):
+        return args.func(args)  # every exception with its whole traceback
     try:
         return args.func(args)
-    except (UsageError, ValueError, OSError, FolderLocked) as err:
+    except (UserError, OSError) as err:  # the user's mistake, or the file system's refusal
         print(f"dmf-numpy {args.command}: error: {_error_text(err, args.command)}", file=sys.stderr)
         return 2
     except MemoryError:
@@ -523,3 +581,16 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         return _interrupted(args.command, AFTER_INTERRUPT.get(args.command, "nothing was written"))
+    except Exception:  # anything else is ours
+        traceback.print_exc()
+        print(_bug_text(args.command), file=sys.stderr)
+        return 1
+
+
+def _bug_text(command):
+    """What follows the traceback of an exception that is not a user error: a bug in dmf-numpy."""
+    version = getattr(sys.modules.get(__package__), "__version__", "?")
+    return (f"dmf-numpy {command}: this is a bug in dmf-numpy {version}, not a mistake in what you asked. "
+            f"Please report it to the project's issue tracker with the command you ran, the traceback above and "
+            f"`python -c 'import numpy; print(numpy.__version__)'`; {DEBUG_VARIABLE}=1 shows the traceback of "
+            f"every error, a user error too.")

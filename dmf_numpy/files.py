@@ -11,7 +11,8 @@ output folder found unwritable only after the work is done.
   records the holder's process id, host, start time and command (for messages); the kernel
   releases it when the holder dies, so a lock left by a killed run is simply taken again.
 
-This is the one module every layer of the package may use; it imports nothing from it.
+Every layer of the package above the core may use this module; it imports only the core's error
+class (:class:`~dmf_numpy.core.errors.UserError`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import threading
 import time
 from pathlib import Path
 
+from .core.errors import UserError
+
 try:
     import fcntl
 except ImportError:  # not a POSIX system: run_lock says so
@@ -36,8 +39,9 @@ except ImportError:  # not a POSIX system: run_lock says so
 LOCK_NAME = ".dmf-numpy.lock"
 
 
-class FolderLocked(RuntimeError):
-    """Another run, still alive, holds the output folder."""
+class FolderLocked(UserError, RuntimeError):
+    """Another run, still alive, holds the output folder (a :class:`~dmf_numpy.core.errors.UserError`,
+    and a ``RuntimeError`` as before)."""
 
 
 def _temporary_name(path, pid):
@@ -109,14 +113,15 @@ def write_csv(path, rows, fieldnames=None):
     write_text(path, buffer.getvalue())
 
 
-def check_writable(folder, what="--out"):
+def check_writable(folder, what="output folder"):
     """Create ``folder`` if needed and make sure a file can be written in it; return it as a Path.
 
     Parameters
     ----------
     folder : str or Path
     what : str
-        How the user named the folder (an option or argument), for the message.
+        How the user named the folder, for the message: the command line passes its option
+        (``--out``), the API its argument (``out_dir``).
 
     Raises
     ------
@@ -138,7 +143,7 @@ def check_writable(folder, what="--out"):
     return folder
 
 
-def check_writable_file(path, what="--json"):
+def check_writable_file(path, what="output file"):
     """Make sure ``path`` can be written as a file (its folder writable, no folder in its place)."""
     path = Path(path)
     if path.is_dir():
@@ -158,7 +163,7 @@ _NAME_WAIT = 2.0
 
 
 @contextlib.contextmanager
-def run_lock(folder, command=None, *, what="--out"):
+def run_lock(folder, command=None, *, what="output folder"):
     """Hold ``folder`` for one run: refuse to start while another run holds it.
 
     The lock is an exclusive ``flock`` on the file ``folder/.dmf-numpy.lock``. The kernel

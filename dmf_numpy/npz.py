@@ -9,7 +9,7 @@ holds (a huge allocation). :func:`read_npz` reads the archive member by member a
 of these into an :class:`NpzError` naming the member and the problem; the callers
 (checkpoints, ``train --arrays``) put the file's name and their own error type in front.
 
-Like :mod:`dmf_numpy.files`, this module imports nothing from the package.
+Like :mod:`dmf_numpy.files`, this module imports only the core's error class.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ import zlib
 
 import numpy as np
 
+from .core.errors import UserError
+
 #: What :func:`numpy.save` and :func:`numpy.savez` write: a ``.npy`` file starts with these bytes.
 NPY_MAGIC = np.lib.format.MAGIC_PREFIX
 
 
-class NpzError(ValueError):
+class NpzError(UserError):
     """An ``.npz`` archive that cannot be read whole; the message does not name the file."""
 
 

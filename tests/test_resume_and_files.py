@@ -26,7 +26,7 @@ from dmf_numpy.cli import main
 from dmf_numpy.datasets.arrays import load_arrays
 from dmf_numpy.datasets.store import DataError
 from dmf_numpy.npz import NpzError, read_npz
-from dmf_numpy.training.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
+from dmf_numpy.training.checkpoint import VERSION, CheckpointError, load_checkpoint, read_checkpoint
 from dmf_numpy.training.loop import TrainingDiverged
 
 from conftest import SHARED_DATA
@@ -245,7 +245,27 @@ def test_a_version_1_checkpoint_resumes_with_the_reference_rebuilt_from_its_hist
     # lowest loss of the history, 4.33, as the README says, and the run goes on.
     assert any("written by an older version" in line and "(4.333)" in line for line in lines)
     assert [r["epoch"] for r in history] == [1, 2, 3, 4]
-    assert read_checkpoint(tmp_path / "checkpoint.npz")[0]["version"] == 2
+    assert read_checkpoint(tmp_path / "checkpoint.npz")[0]["version"] == VERSION
+
+
+def test_an_older_checkpoint_without_a_setting_is_refused_naming_its_format_version(tmp_path):
+    """A setting added since (here the training data's fingerprint, which version 2 did not
+    always hold) has no default: the resume is refused with the version and what to do, not a
+    confusing "settings differ", and nothing is loaded or written."""
+    x, y, labels = two_modalities(60, 0)
+    with pytest.raises(KeyboardInterrupt):
+        fit(scripted(small_model()), x, y, labels, epochs=4, batch_size=20, out_dir=tmp_path, log=stop_after_epoch_2)
+    meta, arrays = read_checkpoint(tmp_path / "checkpoint.npz")
+    del meta["train_config"]["train_data_sha256"]
+    meta["version"] = 2
+    np.savez(tmp_path / "checkpoint.npz", **arrays, meta=np.array(json.dumps(meta)))
+    before = (tmp_path / "checkpoint.npz").read_bytes()
+    with pytest.raises(CheckpointError, match="format version 2, written by an older dmf-numpy that did not record "
+                                              "train_data_sha256; .* train again into another output folder"):
+        fit(small_model(), x, y, labels, epochs=4, batch_size=20, out_dir=tmp_path, resume=True, log=quiet)
+    assert (tmp_path / "checkpoint.npz").read_bytes() == before
+    # Its parameters still load, for evaluation: only a resume needs every setting.
+    assert load_checkpoint(tmp_path / "checkpoint.npz", small_model())["epoch"] == 2
 
 
 @pytest.mark.slow
@@ -415,7 +435,7 @@ META_DAMAGE = [
     (edit_meta(lambda m: {**m, "history": [*m["history"][:1], 5]}), "history record 2: expected a JSON object"),
     (edit_meta(lambda m: {k: v for k, v in m.items() if k != "lowest_loss"}), "the field 'lowest_loss' is missing"),
     (edit_meta(lambda m: {**m, "lowest_loss": "low"}), "lowest_loss must be a finite number after epoch 2, got 'low'"),
-    (edit_meta(lambda m: {**m, "version": True}), "version 1 or 2, got 'dmf-numpy-checkpoint' version True"),
+    (edit_meta(lambda m: {**m, "version": True}), "version 1 to 3, got 'dmf-numpy-checkpoint' version True"),
     (edit_meta(lambda m: {**m, "optimizer": {**m["optimizer"], "lr": 10 ** 400}}), "optimizer needs a name"),
     (lambda path: np.savez(path, **read_npz(path) | {"meta": np.array(3.0)}), "no 'meta' member holding a JSON"),
     (negative_second_moment, "optimizer state: v/W_out has 1 negative entries, which adam's v never holds"),

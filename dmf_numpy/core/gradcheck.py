@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .checks import check_positive_int, check_seed
+from .errors import UserError
 from .fusion import MODELS
 from .generative import GenerativeDMF
 from .ops import softmax_cross_entropy
@@ -76,11 +77,11 @@ def gradcheck(model, x, y, labels=None, *, inputs=None, step=5e-3, max_entries=N
     model = model.astype(np.float64)
     if isinstance(model, GenerativeDMF):
         if labels is not None:
-            raise ValueError("labels: a GenerativeDMF is trained without labels; pass None")
+            raise UserError("labels: a GenerativeDMF is trained without labels; pass None")
         loss, tensors, analytic = _generative_problem(model, x, y, inputs)
     else:
         if inputs is not None:
-            raise ValueError("inputs: only a GenerativeDMF has encoder inputs apart from x and y")
+            raise UserError("inputs: only a GenerativeDMF has encoder inputs apart from x and y")
         loss, tensors, analytic = _classifier_problem(model, x, y, labels)
     return check_tensors(loss, tensors, analytic, step=step, max_entries=max_entries, seed=seed)
 
@@ -144,7 +145,7 @@ def check_tensors(loss, tensors, analytic, *, step=5e-3, max_entries=None, seed=
     (a reconstruction loss summed over features is larger than a cross-entropy over classes).
     """
     if not (np.isfinite(step) and step > 0):
-        raise ValueError(f"step: expected a positive, finite finite-difference step, got {step}")
+        raise UserError(f"step: expected a positive, finite finite-difference step, got {step}")
     if max_entries is not None:
         max_entries = check_positive_int("max_entries", max_entries)
     rng = np.random.default_rng(check_seed(seed))
@@ -207,7 +208,12 @@ class SuiteResult(NamedTuple):
     seconds: float
 
 
-def check_suite(models, setups, *, batch=4, seed=0):
+#: The batch of :func:`check_suite` (and ``dmf-numpy gradcheck``) unless told: a few samples
+#: exercise every term of the gradients.
+SUITE_BATCH = 4
+
+
+def check_suite(models, setups, *, batch=SUITE_BATCH, seed=0):
     """Check every model at every set of sizes on a random float64 batch.
 
     Parameters

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..core import one_page
+from ..core.errors import UserError
 from ..files import write_text
 from . import full_backward, three_modalities
 from .submission import MARKER
@@ -154,7 +155,7 @@ def student_copy(name):
     if name in TIERS:
         return f"{MARKER}{name}\n" + TIERS[name].student_copy()
     if name not in EXERCISES:
-        raise ValueError(f"exercise: expected one of {sorted(set(EXERCISES) | set(TIERS))}, got {name!r}")
+        raise UserError(f"exercise: expected one of {sorted(set(EXERCISES) | set(TIERS))}, got {name!r}")
     lines = inspect.getsource(one_page).splitlines()
     tree = ast.parse("\n".join(lines))
     functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}

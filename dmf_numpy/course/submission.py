@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
+from ..core.errors import UserError
 from .child import ALLOWED_IMPORTS, REMOVED_BUILTINS
 
 #: The first line of every student's copy; the grader reads the exercise's name from it.
@@ -34,7 +35,7 @@ REFUSED_ATTRIBUTES = frozenset({
     "system", "lib"})
 
 
-class SubmissionError(ValueError):
+class SubmissionError(UserError):
     """The file is no submission (missing, unreadable, not an exercise): a usage error."""
 
 

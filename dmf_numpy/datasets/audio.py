@@ -34,6 +34,7 @@ import numpy as np
 import scipy.fft
 import scipy.io.wavfile
 
+from ..core.errors import UserError
 from .store import DataError
 
 LOG_FLOOR = 1e-10
@@ -111,15 +112,15 @@ def frame_signal(signal, frame_length, hop_length):
 
     Raises
     ------
-    ValueError
+    UserError
         If ``signal`` is not 1-D or the lengths are not positive.
     """
     signal = np.asarray(signal)
     if signal.ndim != 1:
-        raise ValueError(f"signal: expected a 1-D array, got shape {signal.shape}")
+        raise UserError(f"signal: expected a 1-D array, got shape {signal.shape}")
     if frame_length < 1 or hop_length < 1:
-        raise ValueError(f"frame_length and hop_length: expected positive integers, "
-                         f"got {frame_length} and {hop_length}")
+        raise UserError(f"frame_length and hop_length: expected positive integers, "
+                        f"got {frame_length} and {hop_length}")
     if signal.size < frame_length:
         signal = np.pad(signal, (0, frame_length - signal.size))
     return np.lib.stride_tricks.sliding_window_view(signal, frame_length)[::hop_length]
@@ -143,7 +144,7 @@ def power_spectrum(frames, n_fft):
     """
     frame_length = frames.shape[1]
     if frame_length > n_fft:
-        raise ValueError(f"n_fft: expected at least the frame length {frame_length}, got {n_fft}")
+        raise UserError(f"n_fft: expected at least the frame length {frame_length}, got {n_fft}")
     window = np.sin(np.pi * np.arange(frame_length) / frame_length) ** 2
     return np.abs(scipy.fft.rfft(frames * window, n=n_fft, axis=1)) ** 2 / n_fft
 
@@ -191,10 +192,10 @@ def mel_filterbank(n_mels, n_fft, sample_rate, *, fmin=0.0, fmax=None):
     """
     fmax = sample_rate / 2 if fmax is None else fmax
     if not 0 <= fmin < fmax <= sample_rate / 2:
-        raise ValueError(f"fmin, fmax: expected 0 <= fmin < fmax <= sample_rate / 2 = "
-                         f"{sample_rate / 2}, got {fmin} and {fmax}")
+        raise UserError(f"fmin, fmax: expected 0 <= fmin < fmax <= sample_rate / 2 = "
+                        f"{sample_rate / 2}, got {fmin} and {fmax}")
     if n_mels < 1:
-        raise ValueError(f"n_mels: expected a positive integer, got {n_mels}")
+        raise UserError(f"n_mels: expected a positive integer, got {n_mels}")
     edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
     bins = np.arange(n_fft // 2 + 1) * sample_rate / n_fft  # (K,)
     lower, center, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]  # (n_mels, 1)
@@ -217,7 +218,7 @@ def mfcc(log_energies, n_mfcc):
         c_{t,q} = √((2 - [q = 0]) / B) Σ_{b=0}^{B-1} log E_{t,b} cos(π q (2b + 1) / (2B)),   q = 0 .. n_mfcc - 1.
     """
     if not 1 <= n_mfcc <= log_energies.shape[1]:
-        raise ValueError(f"n_mfcc: expected 1 .. n_mels = {log_energies.shape[1]}, got {n_mfcc}")
+        raise UserError(f"n_mfcc: expected 1 .. n_mels = {log_energies.shape[1]}, got {n_mfcc}")
     return scipy.fft.dct(log_energies, type=2, norm="ortho", axis=1)[:, :n_mfcc]
 
 
@@ -248,7 +249,7 @@ def time_pool(features, n_segments):
     whose rows sum to 1.
     """
     if n_segments < 1:
-        raise ValueError(f"n_segments: expected a positive integer, got {n_segments}")
+        raise UserError(f"n_segments: expected a positive integer, got {n_segments}")
     T = features.shape[0]
     bounds = np.arange(n_segments + 1) * T / n_segments
     t = np.arange(T)
@@ -318,14 +319,14 @@ class AudioFeatures:
 
         Raises
         ------
-        ValueError
+        UserError
             If ``signal`` is not a non-empty 1-D array of finite numbers.
         """
         signal = np.asarray(signal, dtype=np.float64)
         if signal.ndim != 1 or signal.size == 0:
-            raise ValueError(f"signal: expected a non-empty 1-D (mono) array, got shape {signal.shape}")
+            raise UserError(f"signal: expected a non-empty 1-D (mono) array, got shape {signal.shape}")
         if not np.isfinite(signal).all():
-            raise ValueError("signal: expected finite samples, got NaN or infinite values")
+            raise UserError("signal: expected finite samples, got NaN or infinite values")
         emphasized = np.append(signal[:1], signal[1:] - self.preemphasis * signal[:-1])
         power = power_spectrum(frame_signal(emphasized, self.frame_length, self.hop_length), self.n_fft)
         energies = log_mel(power, self.filterbank() if filterbank is None else filterbank)

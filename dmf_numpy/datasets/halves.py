@@ -15,10 +15,10 @@ levels, i.e., {0, 30%, 50%, 70%}" by setting part of it to zero, and tests with 
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 
+from ..core.checks import check_integer, check_positive_int, check_real
+from ..core.errors import UserError
 from .arrays import Splits
 from .mnist import MNIST_FILES, MNIST_IMAGE_SIZE, load_mnist
 
@@ -54,14 +54,14 @@ def split_halves(images):
 
     Raises
     ------
-    ValueError
+    UserError
         If ``images`` is not a uint8 array of shape (N, 28, 28).
     """
     images = np.asarray(images)
     if images.ndim != 3 or images.shape[1:] != (MNIST_IMAGE_SIZE, MNIST_IMAGE_SIZE):
-        raise ValueError(f"images: expected shape (N, 28, 28), got {images.shape}")
+        raise UserError(f"images: expected shape (N, 28, 28), got {images.shape}")
     if images.dtype != np.uint8:
-        raise ValueError(f"images: expected dtype uint8 (pixels 0..255), got {images.dtype}")
+        raise UserError(f"images: expected dtype uint8 (pixels 0..255), got {images.dtype}")
     return _unit_rows(images[:, :, :HALF_WIDTH]), _unit_rows(images[:, :, HALF_WIDTH:])
 
 
@@ -115,13 +115,13 @@ def damage(right, p, *, kind="pixels", seed=0):
 
     Raises
     ------
-    ValueError
+    UserError
         If ``right`` is not (N, 392), ``p`` is outside [0, 1) or ``kind`` is unknown.
     """
     right = np.asarray(right)
     if right.ndim != 2 or right.shape[1] != HALF_SIZE:
-        raise ValueError(f"right: expected shape (N, {HALF_SIZE}), got {right.shape}")
-    _check_damage_args(p, kind)
+        raise UserError(f"right: expected shape (N, {HALF_SIZE}), got {right.shape}")
+    p, kind = check_damage(p, "p"), check_damage_kind(kind, "kind")
     rng = np.random.default_rng(seed)
     n = right.shape[0]
     if kind == "pixels":
@@ -137,12 +137,17 @@ def damage(right, p, *, kind="pixels", seed=0):
     return np.clip(right + noise, 0, 1).astype(right.dtype, copy=False)
 
 
-def _check_damage_args(p, kind):
-    """Raise ValueError unless ``0 <= p < 1`` and ``kind`` is one of DAMAGE_KINDS."""
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"damage level p={p!r} must be in [0, 1)")
-    if kind not in DAMAGE_KINDS:
-        raise ValueError(f"unknown damage kind {kind!r}; valid kinds: {', '.join(DAMAGE_KINDS)}")
+def check_damage(p, name="damage"):
+    """Return the damage level ``p`` as a float if it is a fraction in [0, 1), else raise
+    UserError: the package's one check of it (:func:`damage`, ``TrainConfig``, the command line)."""
+    return check_real(name, p, "a fraction in [0, 1)", lambda v: 0 <= v < 1)
+
+
+def check_damage_kind(kind, name="damage_kind"):
+    """Return ``kind`` if it is one of :data:`DAMAGE_KINDS`, else raise UserError."""
+    if not isinstance(kind, str) or kind not in DAMAGE_KINDS:
+        raise UserError(f"{name}: expected one of {list(DAMAGE_KINDS)}, got {kind!r}")
+    return kind
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,7 +180,7 @@ def apply_condition(left, right, condition):
 
     Raises
     ------
-    ValueError
+    UserError
         If ``condition`` is unknown.
     """
     if condition == "left+right":
@@ -184,7 +189,7 @@ def apply_condition(left, right, condition):
         return np.zeros_like(left), right
     if condition == "left":
         return left, np.zeros_like(right)
-    raise ValueError(f"unknown condition {condition!r}; valid conditions: {', '.join(CONDITIONS)}")
+    raise UserError(f"unknown condition {condition!r}; valid conditions: {', '.join(CONDITIONS)}")
 
 
 def shift_halves(left, right, rng, max_shift):
@@ -249,14 +254,14 @@ def load_halves(data_dir=None, *, damage_p=0.0, damage_kind="pixels", damage_tra
 
     Raises
     ------
-    ValueError
+    UserError
         If ``n_val``, ``subset``, ``damage_p`` or ``damage_kind`` is invalid (checked before
         the data is read).
     MissingDataError, DataError
         See :func:`~dmf_numpy.datasets.mnist.load_mnist`.
     """
     _check_split_args(n_val, subset)
-    _check_damage_args(damage_p, damage_kind)  # before the slow loading
+    check_damage(damage_p, "damage_p"), check_damage_kind(damage_kind)  # before the slow loading
     return make_halves(load_mnist(data_dir, download=download, verify=verify), damage_p=damage_p,
                        damage_kind=damage_kind, damage_train=damage_train, n_val=n_val, seed=seed, subset=subset)
 
@@ -299,7 +304,7 @@ def make_halves(images, *, damage_p=0.0, damage_kind="pixels", damage_train=True
     """
     n_train_total = len(images["train_labels"])
     _check_split_args(n_val, subset, n_train_total)
-    _check_damage_args(damage_p, damage_kind)
+    damage_p, damage_kind = check_damage(damage_p, "damage_p"), check_damage_kind(damage_kind)
     streams = np.random.SeedSequence(seed).spawn(4)
     split_rng, *damage_rngs = (np.random.default_rng(stream) for stream in streams)
     train_order = split_rng.permutation(n_train_total)
@@ -320,9 +325,9 @@ def make_halves(images, *, damage_p=0.0, damage_kind="pixels", damage_train=True
 
 
 def _check_split_args(n_val, subset, n_train_total=MNIST_TRAIN_COUNT):
-    """Raise ValueError unless ``0 <= n_val < n_train_total`` and ``subset`` is None or positive."""
-    n_val = operator.index(n_val)
-    if not 0 <= n_val < n_train_total:
-        raise ValueError(f"n_val={n_val} must be in [0, {n_train_total})")
-    if subset is not None and operator.index(subset) < 1:
-        raise ValueError(f"subset={subset} must be a positive number of samples or None")
+    """Raise UserError unless ``0 <= n_val < n_train_total`` and ``subset`` is None or positive."""
+    n_val = check_integer("n_val", n_val, 0, "a number of training images to hold out (0: none)")
+    if n_val >= n_train_total:
+        raise UserError(f"n_val: expected fewer than the {n_train_total} training images, got {n_val}")
+    if subset is not None:
+        check_positive_int("subset", subset)

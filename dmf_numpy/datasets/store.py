@@ -27,6 +27,7 @@ import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 
+from ..core.errors import UserError
 from ..files import atomic_path
 
 DATA_ENV_VAR = "DMF_NUMPY_DATA"
@@ -36,7 +37,7 @@ DOWNLOAD_TIMEOUT = 10.0
 """Seconds a download may wait for the server on any one connect or read."""
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A data file is corrupt, truncated, of the wrong kind or fails its checksum."""
 
 

@@ -60,6 +60,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.checks import check_positive_int
+from ..core.errors import UserError
 from ..core.generative import GenerativeDMF
 from ..datasets.audio import AudioFeatures
 from ..datasets.fsdd import load_fsdd
@@ -136,7 +138,7 @@ def pair_images(digits, image_labels, rng):
     digits, image_labels = np.asarray(digits), np.asarray(image_labels)
     missing = np.setdiff1d(digits, image_labels)
     if missing.size:
-        raise ValueError(f"image_labels: no image of digit(s) {missing.tolist()} to pair with")
+        raise UserError(f"image_labels: no image of digit(s) {missing.tolist()} to pair with")
     by_digit = np.argsort(image_labels, kind="stable")
     counts = np.bincount(image_labels, minlength=digits.max() + 1)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -168,8 +170,8 @@ def load_audiovisual(data_dir=None, *, subset=None):
     DataError
         If a speaker of the split has no clip.
     """
-    if subset is not None and subset < 1:
-        raise ValueError(f"subset: expected a positive number of takes or None, got {subset}")
+    if subset is not None:
+        subset = check_positive_int("subset", subset)
     fsdd = load_fsdd(data_dir)
     keep = np.ones(len(fsdd.digits), dtype=bool) if subset is None else fsdd.takes < subset
     absent = sorted(set(TRAIN_SPEAKERS + TEST_SPEAKERS) - set(fsdd.speakers[keep]))
@@ -190,7 +192,7 @@ def condition_inputs(audio, image, condition):
     """The encoder's inputs ``(audio, image)`` for a condition of :data:`CONDITIONS`, the
     withheld modality replaced by zeros."""
     if condition not in CONDITIONS:
-        raise ValueError(f"condition: expected one of {CONDITIONS}, got {condition!r}")
+        raise UserError(f"condition: expected one of {CONDITIONS}, got {condition!r}")
     return (audio if "A" in condition else np.zeros_like(audio),
             image if "V" in condition else np.zeros_like(image))
 
@@ -334,8 +336,9 @@ def run_audiovisual(out_dir, *, seeds=3, epochs=SETTINGS["epochs"], data_dir=Non
         ``per_seed`` (a list of ``{row: {condition: accuracy %}}``), ``svm_regs`` (likewise,
         the chosen penalties), the settings and counts; as written to ``results.json``.
     """
-    if seeds < 1:
-        raise ValueError(f"seeds: expected a positive integer, got {seeds}")
+    seeds, epochs = check_positive_int("seeds", seeds), check_positive_int("epochs", epochs)
+    if subset is not None:
+        subset = check_positive_int("subset", subset)
     settings = {**check_settings(settings, SETTINGS), "epochs": epochs}
     start = time.perf_counter()
     data = load_audiovisual(data_dir, subset=subset)

@@ -24,6 +24,8 @@ import math
 import numpy as np
 import scipy.stats
 
+from ..core.errors import UserError
+
 #: The columns of ``claims.csv``.
 COLUMNS = ("claim", "protocol", "verdict", "effect", "ci_low", "ci_high", "p_value", "n_seeds")
 
@@ -45,7 +47,7 @@ def paired_verdict(dmf, other, confidence=0.95):
     """
     dmf, other = np.asarray(dmf, dtype=float), np.asarray(other, dtype=float)
     if dmf.shape != other.shape or dmf.ndim != 1 or dmf.size == 0:
-        raise ValueError(f"dmf and other: expected one value per seed each, got shapes {dmf.shape} and {other.shape}")
+        raise UserError(f"dmf and other: expected one value per seed each, got shapes {dmf.shape} and {other.shape}")
     d = dmf - other
     n, effect = d.size, float(d.mean())
     low = high = p = math.nan
@@ -63,7 +65,7 @@ def log_loss_gap(dmf_history, imf_history):
     dmf = np.log10([r["train_loss"] for r in dmf_history])
     imf = np.log10([r["train_loss"] for r in imf_history])
     if dmf.shape != imf.shape:
-        raise ValueError(f"histories of {dmf.size} and {imf.size} epochs: compare runs of the same schedule")
+        raise UserError(f"histories of {dmf.size} and {imf.size} epochs: compare runs of the same schedule")
     return float(np.mean(dmf - imf))
 
 

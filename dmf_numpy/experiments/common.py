@@ -10,6 +10,7 @@ import platform
 
 import numpy as np
 
+from ..core.errors import UserError
 from ..files import atomic_path, run_lock
 
 
@@ -39,7 +40,7 @@ def route_color(crossing, level, top):
     term of Eq. 5 (Eq. 2); the red one is its second term.
     """
     if not level <= crossing <= top:
-        raise ValueError(f"a route into level {level} crosses at a level from {level} to {top}, not {crossing}")
+        raise UserError(f"a route into level {level} crosses at a level from {level} to {top}, not {crossing}")
     if crossing == level:
         return PATH_COLORS["shared"]
     if crossing == top:
@@ -89,10 +90,10 @@ def save_figure(fig, path, *, dpi=100):
 
 
 def check_settings(settings, defaults):
-    """Return ``defaults`` updated with ``settings``, or raise ValueError naming unknown keys."""
+    """Return ``defaults`` updated with ``settings``, or raise UserError naming unknown keys."""
     unknown = set(settings) - set(defaults)
     if unknown:
-        raise ValueError(f"settings: unknown {sorted(unknown)}; expected some of {sorted(defaults)}")
+        raise UserError(f"settings: unknown {sorted(unknown)}; expected some of {sorted(defaults)}")
     return {**defaults, **settings}
 
 

@@ -42,7 +42,11 @@ PAPER_TABLE3 = {
 """Table 3: mAP of each method on the Wikipedia features."""
 
 
-def gradcheck_setups(entries=20, small_only=False):
+#: Entries sampled per tensor by the paper-size gradient check (``dmf-numpy gradcheck --entries``).
+SAMPLED_ENTRIES = 20
+
+
+def gradcheck_setups(entries=SAMPLED_ENTRIES, small_only=False):
     """The setups of ``dmf-numpy gradcheck`` (see :func:`dmf_numpy.core.gradcheck.check_suite`):
     every entry on :data:`~dmf_numpy.core.gradcheck.SMALL_SIZES`, and ``entries`` sampled entries
     per tensor at the paper's sizes (skipped with ``small_only``)."""

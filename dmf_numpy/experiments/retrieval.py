@@ -46,10 +46,11 @@ import numpy as np
 import scipy.linalg
 
 from ..core.checks import check_features, check_positive_int
+from ..core.errors import UserError
 from ..core.generative import GenerativeDMF
 from ..datasets.wiki import IMAGE_SIZE, TEXT_SIZE, load_wiki
 from ..files import write_csv, write_json, write_text
-from ..training.loop import fit_generative
+from ..training.loop import check_loop_arguments, fit_generative
 from .common import as_json_settings, check_settings, holds_output_folder, machine_description, mean_std, standardize
 from .paper import PAPER_TABLE3
 
@@ -98,25 +99,25 @@ def average_precision(similarity, query_labels, item_labels):
 
     Raises
     ------
-    ValueError
+    UserError
         On mismatched shapes, NaN or infinite similarities, or a query with no relevant item
         (its AP is undefined).
     """
     similarity = np.asarray(similarity)
     query_labels, item_labels = np.asarray(query_labels), np.asarray(item_labels)
     if similarity.ndim != 2 or similarity.shape != (query_labels.shape[0], item_labels.shape[0]):
-        raise ValueError(f"similarity: expected shape (n queries, n items) = ({query_labels.shape[0]}, "
-                         f"{item_labels.shape[0]}), got {similarity.shape}")
+        raise UserError(f"similarity: expected shape (n queries, n items) = ({query_labels.shape[0]}, "
+                        f"{item_labels.shape[0]}), got {similarity.shape}")
     if not np.isfinite(similarity).all():
-        raise ValueError(f"similarity: expected finite values, got "
-                         f"{similarity.size - np.count_nonzero(np.isfinite(similarity))} NaN or infinite entries")
+        raise UserError(f"similarity: expected finite values, got "
+                        f"{similarity.size - np.count_nonzero(np.isfinite(similarity))} NaN or infinite entries")
     ranking = np.argsort(-similarity, axis=1, kind="stable")
     relevant = item_labels[ranking] == query_labels[:, None]  # (Q, R): rel_q(k)
     n_relevant = relevant.sum(axis=1)
     if n_relevant.min() == 0:
         q = int(np.argmin(n_relevant))
-        raise ValueError(f"query_labels: query {q} (label {query_labels[q]}) has no relevant item "
-                         "in the retrieval set")
+        raise UserError(f"query_labels: query {q} (label {query_labels[q]}) has no relevant item "
+                        "in the retrieval set")
     precision_at_k = np.cumsum(relevant, axis=1) / np.arange(1, relevant.shape[1] + 1)
     return (precision_at_k * relevant).sum(axis=1) / n_relevant
 
@@ -220,20 +221,20 @@ class CCA:
 
     def __init__(self, n_components=CCA_SETTINGS["n_components"], reg=CCA_SETTINGS["reg"]):
         if n_components < 1:
-            raise ValueError(f"n_components: expected a positive integer, got {n_components}")
+            raise UserError(f"n_components: expected a positive integer, got {n_components}")
         if not reg > 0:
-            raise ValueError(f"reg: expected a positive ridge, got {reg}")
+            raise UserError(f"reg: expected a positive ridge, got {reg}")
         self.n_components, self.reg = n_components, reg
 
     def fit(self, x, y):
         """Fit on paired training data ``x`` (n, d_x) and ``y`` (n, d_y); returns ``self``."""
         x, y = check_features("x", x, None, np.float64), check_features("y", y, None, np.float64)
         if x.shape[0] != y.shape[0] or x.shape[0] < 2:
-            raise ValueError(f"x and y: expected paired 2-D arrays with the same number (>= 2) of rows, "
-                             f"got shapes {x.shape} and {y.shape}")
+            raise UserError(f"x and y: expected paired 2-D arrays with the same number (>= 2) of rows, "
+                            f"got shapes {x.shape} and {y.shape}")
         if self.n_components > min(x.shape[1], y.shape[1]):
-            raise ValueError(f"n_components: at most min(d_x, d_y) = {min(x.shape[1], y.shape[1])}, "
-                             f"got {self.n_components}")
+            raise UserError(f"n_components: at most min(d_x, d_y) = {min(x.shape[1], y.shape[1])}, "
+                            f"got {self.n_components}")
         data = {"x": x, "y": y}
         self.mean = {m: a.mean(axis=0) for m, a in data.items()}
         centered = {m: a - self.mean[m] for m, a in data.items()}
@@ -253,9 +254,9 @@ class CCA:
     def transform(self, a, modality):
         """Canonical variates ``(a - mean) @ projection`` (n, k) of data of ``modality`` "x" or "y"."""
         if modality not in ("x", "y"):
-            raise ValueError(f"modality: expected 'x' or 'y', got {modality!r}")
+            raise UserError(f"modality: expected 'x' or 'y', got {modality!r}")
         if not hasattr(self, "projection"):
-            raise ValueError("CCA: not fitted yet; call fit(x, y) first")
+            raise UserError("CCA: not fitted yet; call fit(x, y) first")
         a = check_features(modality, a, self.mean[modality].shape[0], np.float64)
         return (a - self.mean[modality]) @ self.projection[modality]
 
@@ -269,6 +270,18 @@ def unimodal_codes(model, image, text):
     """Joint representations from one modality at a time: ``{"x": s_L(image, 0), "y": s_L(0, text)}``."""
     return {"x": model.encode(image, np.zeros_like(text)),
             "y": model.encode(np.zeros_like(image), text)}
+
+
+def check_dmf_settings(settings):
+    """Return :data:`DMF_SETTINGS` updated with ``settings`` if every key is one of them and every
+    value is valid (the sizes and weights as the model checks them, the training's as
+    :func:`~dmf_numpy.training.loop.fit_generative` does); else raise UserError naming it."""
+    s = check_settings(settings, DMF_SETTINGS)
+    GenerativeDMF(s["x_dims"], s["y_dims"], s["shared_dims"], x_output="linear", y_output="linear",
+                  x_weight=s["x_weight"], y_weight=s["y_weight"])
+    check_loop_arguments(epochs=s["epochs"], batch_size=s["batch_size"], optimizer="adam", lr=s["lr"], momentum=0.9,
+                         lr_decay=1.0, seed=0, out_dir=None, resume=False, metrics=None, settings=None, log=None)
+    return s
 
 
 def train_retrieval_dmf(image, text, *, seed=0, log=print, **settings):
@@ -288,7 +301,7 @@ def train_retrieval_dmf(image, text, *, seed=0, log=print, **settings):
     -------
     GenerativeDMF
     """
-    s = check_settings(settings, DMF_SETTINGS)
+    s = check_dmf_settings(settings)
     model = GenerativeDMF(s["x_dims"], s["y_dims"], s["shared_dims"], x_output="linear",
                           y_output="linear", x_weight=s["x_weight"], y_weight=s["y_weight"], seed=seed)
     fit_generative(model, image, text, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], seed=seed,
@@ -379,9 +392,10 @@ def run_retrieval(out_dir, *, seeds=3, epochs=DMF_SETTINGS["epochs"], data_dir=N
     """
     seeds, epochs = check_positive_int("seeds", seeds), check_positive_int("epochs", epochs)
     if subset is not None:
-        if len(subset) != 2:
-            raise ValueError(f"subset: expected (n_items, n_queries), got {subset!r}")
+        if not isinstance(subset, (tuple, list)) or len(subset) != 2:
+            raise UserError(f"subset: expected (n_items, n_queries), got {subset!r}")
         subset = tuple(check_positive_int(f"subset ({what})", n) for what, n in zip(("n_items", "n_queries"), subset))
+    settings = check_dmf_settings({**dmf_settings, "epochs": epochs})  # before the data is read or CCA fitted
     start = time.perf_counter()
     wiki = load_wiki(data_dir)
     train = (wiki.image_train, wiki.text_train, wiki.label_train)
@@ -403,7 +417,6 @@ def run_retrieval(out_dir, *, seeds=3, epochs=DMF_SETTINGS["epochs"], data_dir=N
     log(f"CCA: I2T {cca_scores['I2T']:.4f}  T2I {cca_scores['T2I']:.4f}  "
         f"(canonical correlations {np.round(cca.correlations[:3], 3).tolist()} ...)")
 
-    settings = {**DMF_SETTINGS, **dmf_settings, "epochs": epochs}
     per_seed = []
     for seed in range(seeds):
         model = train_retrieval_dmf(image_items, text_items, seed=seed, log=lambda line: None, **settings)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import UserError
 from ..datasets.halves import MNIST_TRAIN_COUNT
 from ..datasets.mnist import load_mnist
 from ..files import write_csv, write_json, write_text
@@ -183,8 +184,8 @@ def run_study(out_dir, *, quick=False, jobs=1, data_dir=None, grid=None, log=pri
     grid = list(grid or GRID)
     unknown = [cell for cell in grid if cell[0] not in PROTOCOLS or cell[1] not in SCALES]
     if unknown:
-        raise ValueError(f"grid: unknown protocol or scale {unknown}; protocols {sorted(PROTOCOLS)}, "
-                         f"scales {sorted(SCALES)}")
+        raise UserError(f"grid: unknown protocol or scale {unknown}; protocols {sorted(PROTOCOLS)}, "
+                        f"scales {sorted(SCALES)}")
     out_dir, start, rows, scores, runs_of = Path(out_dir), time.perf_counter(), [], {}, {}
     tuned = None
     if any(PROTOCOLS[protocol] is TUNED for protocol, _ in grid):

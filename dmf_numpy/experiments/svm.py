@@ -32,6 +32,7 @@ import numpy as np
 import scipy.optimize
 
 from ..core.checks import check_features
+from ..core.errors import UserError
 
 
 def squared_hinge_objective(params, X, Y, reg):
@@ -84,9 +85,9 @@ class LinearSVM:
 
     def __init__(self, reg=1e-3, *, max_iter=1000, tol=1e-6):
         if not reg > 0:
-            raise ValueError(f"reg: expected a positive L2 penalty, got {reg}")
+            raise UserError(f"reg: expected a positive L2 penalty, got {reg}")
         if max_iter < 1:
-            raise ValueError(f"max_iter: expected a positive integer, got {max_iter}")
+            raise UserError(f"max_iter: expected a positive integer, got {max_iter}")
         self.reg, self.max_iter, self.tol = reg, max_iter, tol
 
     def fit(self, X, labels):
@@ -94,10 +95,10 @@ class LinearSVM:
         X = check_features("X", X, None, np.float64)
         labels = np.asarray(labels)
         if labels.shape != (X.shape[0],):
-            raise ValueError(f"labels: expected shape ({X.shape[0]},), one per row of X, got {labels.shape}")
+            raise UserError(f"labels: expected shape ({X.shape[0]},), one per row of X, got {labels.shape}")
         self.classes = np.unique(labels)
         if len(self.classes) < 2:
-            raise ValueError(f"labels: expected at least two classes, got {self.classes.tolist()}")
+            raise UserError(f"labels: expected at least two classes, got {self.classes.tolist()}")
         Y = np.where(labels[:, None] == self.classes, 1.0, -1.0)  # (N, K)
         K, d = len(self.classes), X.shape[1]
         self.result = scipy.optimize.minimize(
@@ -109,7 +110,7 @@ class LinearSVM:
     def decision_function(self, X):
         """Scores x^T w_k + b_k, ``(N, K)``; column k for ``classes[k]``."""
         if not hasattr(self, "W"):
-            raise ValueError("LinearSVM: not fitted yet; call fit(X, labels) first")
+            raise UserError("LinearSVM: not fitted yet; call fit(X, labels) first")
         X = check_features("X", X, self.W.shape[0], np.float64)
         return X @ self.W + self.b
 
@@ -145,7 +146,7 @@ def fit_validated(X, labels, validation, regs):
     """
     validation = np.asarray(validation, dtype=bool)
     if validation.shape != (len(labels),) or validation.all() or not validation.any():
-        raise ValueError("validation: expected a boolean mask, one per sample, with rows on both sides")
+        raise UserError("validation: expected a boolean mask, one per sample, with rows on both sides")
     train, held_out = ~validation, validation
     accuracy = {reg: LinearSVM(reg).fit(X[train], labels[train]).score(X[held_out], labels[held_out])
                 for reg in regs}

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import UserError
 from ..datasets.mnist import load_mnist
 from ..files import run_lock, write_csv, write_json, write_text
 from ..training.checkpoint import changed_settings
@@ -272,7 +273,7 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
 
     Raises
     ------
-    ValueError
+    UserError
         On seeds or jobs below 1, a ``compare`` file that is not a Table 1 CSV, or if
         ``out_dir`` already holds a Table 1 run with other training settings, or a run folder
         whose history lost its checkpoint before the end (:class:`CheckpointError`); all
@@ -281,11 +282,11 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
         If another run is writing into ``out_dir`` (:func:`dmf_numpy.files.run_lock`).
     """
     if seeds < 1 or jobs < 1:
-        raise ValueError(f"seeds and jobs: expected positive integers, got {seeds} and {jobs}")
+        raise UserError(f"seeds and jobs: expected positive integers, got {seeds} and {jobs}")
     damages = sorted(float(d) for d in damages)
     if not damages or not set(damages) <= set(DAMAGES) or len(set(damages)) != len(damages):
-        raise ValueError(f"damages: expected some of the paper's levels {list(DAMAGES)}, each once, "
-                         f"got {list(damages)}")
+        raise UserError(f"damages: expected some of the paper's levels {list(DAMAGES)}, each once, "
+                        f"got {list(damages)}")
     out_dir = Path(out_dir)
     settings = {**(QUICK if quick else {}), **overrides}
     configs = [TrainConfig(model=m, damage=d, seed=s, **settings)
@@ -388,7 +389,7 @@ def read_table_csv(path, what="compare"):
 
     Raises
     ------
-    ValueError
+    UserError
         A one-line message naming ``what`` and ``path`` if the file cannot be read or is not a
         Table 1 CSV.
     """
@@ -398,7 +399,7 @@ def read_table_csv(path, what="compare"):
         with path.open(newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise ValueError(f"{what} {path}: cannot be read ({getattr(err, 'strerror', None) or err}); {fix}") from None
+        raise UserError(f"{what} {path}: cannot be read ({getattr(err, 'strerror', None) or err}); {fix}") from None
     summary = {}
     for line, row in enumerate(rows, 2):
         try:
@@ -407,11 +408,11 @@ def read_table_csv(path, what="compare"):
         except (KeyError, TypeError, ValueError, AttributeError):
             value = None
         if value is None or not all(math.isfinite(v) for v in value[:2]) or value[1] < 0 or value[2] < 1:
-            raise ValueError(f"{what} {path}: line {line} is not a Table 1 row (condition, model, damage, "
-                             f"error_mean, error_std, n_seeds); {fix}")
+            raise UserError(f"{what} {path}: line {line} is not a Table 1 row (condition, model, damage, "
+                            f"error_mean, error_std, n_seeds); {fix}")
         summary[key] = value
     if not summary:
-        raise ValueError(f"{what} {path}: no rows; {fix}")
+        raise UserError(f"{what} {path}: no rows; {fix}")
     return summary
 
 

@@ -30,10 +30,12 @@ import os
 import time
 from pathlib import Path
 
-from ..core.checks import check_dims, check_integer, check_positive_int, check_real, check_seed
+from ..core.checks import check_dims, check_integer, check_positive_int, check_seed
+from ..core.errors import UserError
 from ..core.fusion import MODELS, build_model, check_init
 from ..datasets.arrays import load_arrays
-from ..datasets.halves import CONDITIONS, DAMAGE_KINDS, HALF_WIDTH, apply_condition, load_halves, shift_halves
+from ..datasets.halves import (CONDITIONS, HALF_WIDTH, apply_condition, check_damage, check_damage_kind, load_halves,
+                               shift_halves)
 from ..files import run_lock, write_json
 from ..training.checkpoint import CheckpointError, changed_settings
 from ..training.loop import check_modality_dropout, evaluate, fit, refuse_existing_run
@@ -96,9 +98,9 @@ class TrainConfig:
         # Every field is checked and stored as a plain Python value (NumPy scalars are accepted),
         # so that config.json and the checkpoint's settings are JSON.
         if not isinstance(self.model, str) or self.model not in MODELS:
-            raise ValueError(f"model: expected one of {sorted(MODELS)}, got {self.model!r}")
+            raise UserError(f"model: expected one of {sorted(MODELS)}, got {self.model!r}")
         self.optimizer = check_optimizer(self.optimizer)
-        self.damage = check_real("damage", self.damage, "a fraction in [0, 1)", lambda v: 0 <= v < 1)
+        self.damage = check_damage(self.damage)
         self.epochs = check_positive_int("epochs", self.epochs)
         self.batch_size = check_positive_int("batch_size", self.batch_size)
         self.pretrain = check_integer("pretrain", self.pretrain, 0, "a number of epochs (0: none)")
@@ -107,24 +109,23 @@ class TrainConfig:
             self.subset = check_positive_int("subset", self.subset)
         self.n_classes = check_integer("n_classes", self.n_classes, 2, "a number of classes (2 or more)")
         self.seed = check_seed(self.seed)
-        if not isinstance(self.damage_kind, str) or self.damage_kind not in DAMAGE_KINDS:
-            raise ValueError(f"damage_kind: expected one of {list(DAMAGE_KINDS)}, got {self.damage_kind!r}")
+        self.damage_kind = check_damage_kind(self.damage_kind)
         if self.damage_on not in DAMAGE_ON:
-            raise ValueError(f"damage_on: expected one of {list(DAMAGE_ON)}, got {self.damage_on!r}")
+            raise UserError(f"damage_on: expected one of {list(DAMAGE_ON)}, got {self.damage_on!r}")
         check_init(self.init)
         if isinstance(self.shift, bool) or not isinstance(self.shift, int) or not 0 <= self.shift < HALF_WIDTH:
-            raise ValueError(f"shift: expected a whole number of pixels in [0, {HALF_WIDTH}), got {self.shift!r}")
+            raise UserError(f"shift: expected a whole number of pixels in [0, {HALF_WIDTH}), got {self.shift!r}")
         self.modality_dropout = check_modality_dropout(self.modality_dropout)
         self.lr = check_lr(self.lr)
         self.momentum = check_momentum(self.momentum)
         self.lr_decay = check_lr_decay(self.lr_decay)
         if self.arrays is not None and not isinstance(self.arrays, (str, os.PathLike)):
-            raise ValueError(f"arrays: expected the path of an .npz file or None, got {self.arrays!r}")
+            raise UserError(f"arrays: expected the path of an .npz file or None, got {self.arrays!r}")
         if self.arrays is not None:
             changed = [k for k, default in MNIST_ONLY.items() if getattr(self, k) != default]
             if changed:
-                raise ValueError(f"{', '.join(changed)}: only for the MNIST halves, not with arrays "
-                                 f"({self.arrays}); damage your arrays before saving them instead")
+                raise UserError(f"{', '.join(changed)}: only for the MNIST halves, not with arrays "
+                                f"({self.arrays}); damage your arrays before saving them instead")
             self.arrays = str(self.arrays)
         self.x_dims, self.y_dims, self.shared_dims = (
             check_dims(name, getattr(self, name)) for name in ("x_dims", "y_dims", "shared_dims"))
@@ -161,7 +162,9 @@ def condition_errors(model, split, conditions=CONDITIONS):
             for c in conditions}
 
 
-#: Every :class:`TrainConfig` field's default: the value a run written before the field existed had.
+#: Every :class:`TrainConfig` field's default: the value a run's ``config.json`` written before
+#: the field existed is compared as (the committed results' folders predate some fields). A
+#: checkpoint has no such defaults: it records every setting (format version 3).
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 
@@ -267,7 +270,7 @@ def _run(config, data_dir, out_dir, resume, log, data):
     history = fit(model, *data.train, epochs=config.epochs, batch_size=config.batch_size,
                   optimizer=config.optimizer, lr=config.lr, momentum=config.momentum, lr_decay=config.lr_decay,
                   augment=augment, modality_dropout=config.modality_dropout, seed=config.seed, out_dir=out_dir,
-                  resume=resume, metrics=metrics, settings=config.to_dict(), setting_defaults=DEFAULTS, log=prefixed)
+                  resume=resume, metrics=metrics, settings=config.to_dict(), log=prefixed)
     return {"config": config.to_dict(), "history": history, "model": model,
             "final_test_error": history[-1]["test_error"], "seconds": time.perf_counter() - start}
 

@@ -31,20 +31,25 @@ import math
 
 import numpy as np
 
+from ..core.errors import UserError
 from ..files import atomic_path
 from ..npz import NpzError, read_npz
 
 FORMAT = "dmf-numpy-checkpoint"
-#: The version written. Version 2 added ``lowest_loss``; a version-1 checkpoint is still read
-#: (:data:`READABLE_VERSIONS`), its ``lowest_loss`` then rebuilt from its history by the loop.
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: The version written. Version 2 added ``lowest_loss``; version 3 records every setting a
+#: resume compares (``train_config`` with ``train_data_sha256``, ``modality_dropout`` and every
+#: field of the run's config), none of which has a default any more. Every version is read
+#: (:data:`READABLE_VERSIONS`): a version-1 checkpoint's ``lowest_loss`` is rebuilt from its
+#: history by the loop; an older checkpoint that lacks a setting is refused for a resume,
+#: naming its version (:func:`load_checkpoint`), but its parameters still load.
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 #: The one part of ``model.config()`` that need not agree for a checkpoint to load into a model
 #: (it only chose the initial weights, which the checkpoint replaces).
 NOT_ARCHITECTURE = ("seed",)
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that cannot be read, or does not fit the model it is loaded into."""
 
 
@@ -70,8 +75,8 @@ def save_checkpoint(path, model, optimizer, *, epoch, rng, history, train_config
         lowest loss so far, starting at the initial weights' loss. Required once ``epoch`` > 0.
     """
     if epoch > 0 and (lowest_loss is None or not math.isfinite(lowest_loss)):
-        raise ValueError(f"lowest_loss: expected the finite reference loss of the divergence rule after epoch "
-                         f"{epoch}, got {lowest_loss!r}")
+        raise UserError(f"lowest_loss: expected the finite reference loss of the divergence rule after epoch "
+                        f"{epoch}, got {lowest_loss!r}")
     scalars, opt_arrays = optimizer.state()
     meta = {
         "format": FORMAT,
@@ -118,7 +123,7 @@ def read_checkpoint(path):
     if meta.get("format") != FORMAT or meta.get("version") not in READABLE_VERSIONS \
             or isinstance(meta.get("version"), bool):
         raise CheckpointError(
-            f"{path}: expected format {FORMAT!r} version {' or '.join(map(str, READABLE_VERSIONS))}, "
+            f"{path}: expected format {FORMAT!r} version {min(READABLE_VERSIONS)} to {max(READABLE_VERSIONS)}, "
             f"got {meta.get('format')!r} version {meta.get('version')!r}")
     _check_meta(path, meta)
     _check_arrays(path, arrays)
@@ -271,15 +276,15 @@ def changed_settings(saved, settings, defaults=None):
     (tuples as lists).
 
     ``saved`` is a settings dict read back from JSON. A key it lacks is compared as
-    ``defaults[key]``: the value a setting had before it existed, so that adding an option (off
-    by default) does not orphan the runs written before it. Without ``defaults``, a missing key
-    differs.
+    ``defaults[key]``: the value a setting had before it existed (a run's ``config.json``, which
+    has no version, uses this; a checkpoint does not, see :func:`load_checkpoint`). Without
+    ``defaults``, a missing key differs.
     """
     current, before = json.loads(json.dumps(settings)), json.loads(json.dumps(defaults or {}))
     return sorted(k for k in current if saved.get(k, before.get(k)) != current[k])
 
 
-def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None, defaults=None):
+def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None):
     """Load a checkpoint into ``model`` (and ``optimizer`` and ``rng``) in place.
 
     Everything is checked before anything is loaded: a refused checkpoint leaves the model, the
@@ -297,9 +302,9 @@ def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None, def
         Receives the saved shuffling state.
     settings : dict, optional
         Training settings the checkpoint must have been written with: each key must have the
-        same value in its ``train_config`` (compared as JSON stores them).
-    defaults : dict, optional
-        The values settings had before they existed (see :func:`changed_settings`).
+        same value in its ``train_config`` (compared as JSON stores them). A key the checkpoint
+        lacks is refused with a message that names the checkpoint's format version: an older
+        dmf-numpy wrote it, before that setting existed.
 
     Returns
     -------
@@ -309,7 +314,8 @@ def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None, def
     Raises
     ------
     CheckpointError
-        On an unreadable file or one written for another architecture, optimizer or settings.
+        On an unreadable file or one written for another architecture, optimizer or settings, or
+        without one of ``settings``.
     """
     meta, arrays = read_checkpoint(path)
     saved, wanted = meta["architecture"], model.config()
@@ -320,7 +326,8 @@ def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None, def
     if settings is not None:
         if meta["train_config"] is None:
             raise CheckpointError(f"{path}: meta: train_config is null, so its settings cannot be compared")
-        changed = changed_settings(meta["train_config"], settings, defaults)
+        _refuse_missing_settings(path, meta, settings)
+        changed = changed_settings(meta["train_config"], settings)
         if changed:
             raise CheckpointError(f"{path}: written with other settings ({', '.join(changed)} differ); "
                                   "use another output folder or delete the checkpoint")
@@ -350,6 +357,23 @@ def load_checkpoint(path, model, optimizer=None, rng=None, *, settings=None, def
     if rng is not None:
         rng.bit_generator.state = meta["rng_state"]
     return meta
+
+
+def _refuse_missing_settings(path, meta, settings):
+    """Raise CheckpointError if the checkpoint's ``train_config`` lacks one of ``settings``: from
+    an older version, the message says which version and what to do; from this one, the caller
+    compares more settings than the run that wrote it had."""
+    missing = sorted(k for k in settings if k not in meta["train_config"])
+    if not missing:
+        return
+    if meta["version"] < VERSION:
+        raise CheckpointError(
+            f"{path}: a checkpoint of format version {meta['version']}, written by an older dmf-numpy that did not "
+            f"record {', '.join(missing)}; this version (format {VERSION}) resumes a run only when the checkpoint "
+            "records every setting: train again into another output folder (or delete this checkpoint), or "
+            "finish the run with the dmf-numpy that wrote it")
+    raise CheckpointError(f"{path}: written with other settings ({', '.join(missing)} not recorded in it); use "
+                          "another output folder or delete the checkpoint")
 
 
 def _check_fits(path, arrays, prefix, expected, what):

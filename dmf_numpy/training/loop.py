@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.checks import check_callable, check_positive_int, check_real, check_seed
+from ..core.errors import UserError
 from ..core.fusion import FusionNet
 from ..core.generative import GenerativeDMF
 from ..core.ops import softmax, softmax_cross_entropy
@@ -89,7 +90,7 @@ def evaluate(model, x, y, labels, *, batch_size=1000):
 
 def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-3, momentum=0.9,
         lr_decay=1.0, augment=None, modality_dropout=0.0, validation=None, seed=0, out_dir=None, resume=False,
-        metrics=None, settings=None, setting_defaults=None, log=print):
+        metrics=None, settings=None, log=print):
     """Train a classifier (EMF, IMF or DMF) on arrays with mini-batch gradient descent.
 
     Parameters
@@ -142,11 +143,8 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
         (the MNIST experiment reports its test conditions this way).
     settings : dict, optional
         More settings to store in the checkpoint, beside this function's own, and to compare
-        on resume.
-    setting_defaults : dict, optional
-        The values ``settings`` had before a version added them: a checkpoint written before a
-        setting existed is compared as if it had held this value (see
-        :func:`~dmf_numpy.training.checkpoint.load_checkpoint`'s ``defaults``).
+        on resume. A checkpoint that lacks one of them (written by an older dmf-numpy, before the
+        setting existed) is refused, naming its format version.
     log : callable or None
         Receives one progress line per epoch; ``None`` is silent.
 
@@ -159,7 +157,7 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
 
     Raises
     ------
-    ValueError
+    UserError
         On bad arrays (see :meth:`FusionNet.loss_and_grads`) or settings, naming the argument.
     CheckpointError
         If ``out_dir`` holds a checkpoint and ``resume`` is False, a history without its
@@ -174,7 +172,7 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
     _check_classifier(model)
     args = check_loop_arguments(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
                                 lr_decay=lr_decay, seed=seed, out_dir=out_dir, resume=resume, metrics=metrics,
-                                settings=settings, log=log, augment=augment, setting_defaults=setting_defaults)
+                                settings=settings, log=log, augment=augment)
     modality_dropout = check_modality_dropout(modality_dropout)
     x, y, labels = model.check_inputs(x, y, labels)
     if validation is not None:
@@ -197,10 +195,8 @@ def fit(model, x, y, labels, *, epochs, batch_size=100, optimizer="adam", lr=1e-
             record["val_loss"], record["val_error"] = evaluate(model, *validation)
         return {**record, **metrics_record(metrics, model)}
 
-    # A checkpoint written before the fingerprint existed is compared as if it held this one.
     return _train(model, batch_loss, labels.shape[0], evaluation, **args, out_dir=out_dir,
-                  settings={"modality_dropout": modality_dropout, TRAIN_DATA_KEY: fingerprint, **(settings or {})},
-                  defaults={"modality_dropout": 0.0, TRAIN_DATA_KEY: fingerprint, **(setting_defaults or {})})
+                  settings={"modality_dropout": modality_dropout, TRAIN_DATA_KEY: fingerprint, **(settings or {})})
 
 
 def fit_generative(model, x, y, *, epochs, batch_size=100, optimizer="adam", lr=1e-3, momentum=0.9,
@@ -235,8 +231,8 @@ def fit_generative(model, x, y, *, epochs, batch_size=100, optimizer="adam", lr=
         what ``metrics`` returns, ``seconds``.
     """
     if not isinstance(model, GenerativeDMF):
-        raise ValueError(f"model: expected a GenerativeDMF, got {type(model).__name__} "
-                         "(train EMF, IMF and DMF with fit)")
+        raise UserError(f"model: expected a GenerativeDMF, got {type(model).__name__} "
+                        "(train EMF, IMF and DMF with fit)")
     args = check_loop_arguments(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
                                 lr_decay=lr_decay, seed=seed, out_dir=out_dir, resume=resume, metrics=metrics,
                                 settings=settings, log=log)
@@ -244,7 +240,7 @@ def fit_generative(model, x, y, *, epochs, batch_size=100, optimizer="adam", lr=
     x, y = model.check_targets(x, y)
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-            raise ValueError("validation: expected a pair (x_val, y_val)")
+            raise UserError("validation: expected a pair (x_val, y_val)")
         validation = _validation_split(model.check_targets, validation)
     out_dir = _writable_out_dir(out_dir)
     fingerprint = data_fingerprint(x, y)
@@ -258,8 +254,7 @@ def fit_generative(model, x, y, *, epochs, batch_size=100, optimizer="adam", lr=
         return {**record, **metrics_record(metrics, model)}
 
     return _train(model, batch_loss, x.shape[0], evaluation, **args, out_dir=out_dir,
-                  settings={"drop_rates": drop_rates.tolist(), TRAIN_DATA_KEY: fingerprint, **(settings or {})},
-                  defaults={TRAIN_DATA_KEY: fingerprint})
+                  settings={"drop_rates": drop_rates.tolist(), TRAIN_DATA_KEY: fingerprint, **(settings or {})})
 
 
 def minibatch_epoch(optimizer, n, batch_size, rng, batch_loss):
@@ -317,7 +312,7 @@ def _holding_out_dir(train):
 
 @_holding_out_dir
 def _train(model, batch_loss, n, evaluation, *, epochs, batch_size, optimizer, lr, momentum, lr_decay,
-           seed, out_dir, resume, settings, log, defaults=None):
+           seed, out_dir, resume, settings, log):
     """The epoch loop of :func:`fit` and :func:`fit_generative` (see the module docstring)."""
     epochs, batch_size = check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size)
     lr_decay, seed = check_lr_decay(lr_decay), check_seed(seed)
@@ -331,7 +326,7 @@ def _train(model, batch_loss, n, evaluation, *, epochs, batch_size, optimizer, l
         refuse_existing_run(out_dir, resume=resume)
     lowest = None  # the divergence rule's reference (check_divergence), saved in every checkpoint
     if out_dir is not None and (Path(out_dir) / CHECKPOINT).exists():
-        history, lowest = _resume(Path(out_dir) / CHECKPOINT, model, optimizer, rng, settings, defaults, log)
+        history, lowest = _resume(Path(out_dir) / CHECKPOINT, model, optimizer, rng, settings, log)
 
     for epoch in range(len(history), epochs):
         start = time.perf_counter()
@@ -406,7 +401,7 @@ def refuse_existing_run(out_dir, *, resume=False):
                               "use another output folder, or delete this one to train again")
 
 
-def _resume(checkpoint, model, optimizer, rng, settings, defaults, log):
+def _resume(checkpoint, model, optimizer, rng, settings, log):
     """Load ``checkpoint`` into the model, optimizer and rng if it has these settings; bring the
     history files up to date with it (:func:`repair_history`); return its history and the
     divergence rule's reference loss (None before the first epoch).
@@ -414,7 +409,7 @@ def _resume(checkpoint, model, optimizer, rng, settings, defaults, log):
     A version-1 checkpoint, written before the reference was saved, gets the lowest training
     loss of its history instead: the loss of the initial weights, which the rule also counts, is
     lost, so for such a run the rule can be looser than an uninterrupted run's."""
-    meta = load_checkpoint(checkpoint, model, optimizer, rng, settings=settings, defaults=defaults)
+    meta = load_checkpoint(checkpoint, model, optimizer, rng, settings=settings)
     history, lowest = meta["history"], meta["lowest_loss"]
     if lowest is None and history:
         lowest = min(record["train_loss"] for record in history)
@@ -505,13 +500,13 @@ def _history_fields(history):
 
 def _check_classifier(model):
     if not isinstance(model, FusionNet):
-        raise ValueError(f"model: expected EMF, IMF or DMF, got {type(model).__name__}"
-                         + (" (train it with fit_generative)" if isinstance(model, GenerativeDMF) else ""))
+        raise UserError(f"model: expected EMF, IMF or DMF, got {type(model).__name__}"
+                        + (" (train it with fit_generative)" if isinstance(model, GenerativeDMF) else ""))
 
 
 def _triple(name, arrays):
     if not isinstance(arrays, (tuple, list)) or len(arrays) != 3:
-        raise ValueError(f"{name}: expected a triple (x, y, labels)")
+        raise UserError(f"{name}: expected a triple (x, y, labels)")
     return arrays
 
 
@@ -520,26 +515,25 @@ def _validation_split(check, arrays):
     try:
         return check(*arrays)
     except ValueError as err:
-        raise ValueError(f"validation {err}") from None
+        raise UserError(f"validation {err}") from None
 
 
 def check_loop_arguments(*, epochs, batch_size, optimizer, lr, momentum, lr_decay, seed, out_dir, resume, metrics,
-                         settings, log, augment=None, setting_defaults=None):
+                         settings, log, augment=None):
     """:func:`fit`'s and :func:`fit_generative`'s other arguments, checked at the call, before any
     work; return the numbers as Python ints and floats (NumPy scalars are accepted) for
-    :func:`_train`, or raise ValueError naming the first argument that is wrong."""
+    :func:`_train`, or raise UserError naming the first argument that is wrong."""
     for name, value, expected in (("metrics", metrics, "a function metrics(model) -> dict"),
                                   ("augment", augment, "a function augment(x, y, rng) -> (x, y)"),
                                   ("log", log, "a function log(line)")):
         check_callable(name, value, expected)
-    for name, value in (("settings", settings), ("setting_defaults", setting_defaults)):
-        if value is not None and not (isinstance(value, dict) and all(isinstance(k, str) for k in value)):
-            raise ValueError(f"{name}: expected a dict of named settings (str keys) or None, got {value!r}")
+    if settings is not None and not (isinstance(settings, dict) and all(isinstance(k, str) for k in settings)):
+        raise UserError(f"settings: expected a dict of named settings (str keys) or None, got {settings!r}")
     if not isinstance(resume, (bool, np.bool_)):
-        raise ValueError(f"resume: expected True or False, got {resume!r}")
+        raise UserError(f"resume: expected True or False, got {resume!r}")
     if resume and out_dir is None:
-        raise ValueError("resume=True: there is nothing to resume without out_dir; give the folder of the run "
-                         "to continue (out_dir=...), or leave resume False")
+        raise UserError("resume=True: there is nothing to resume without out_dir; give the folder of the run "
+                        "to continue (out_dir=...), or leave resume False")
     check_out_dir(out_dir)
     return {"epochs": check_positive_int("epochs", epochs), "batch_size": check_positive_int("batch_size", batch_size),
             "optimizer": check_optimizer(optimizer), "lr": check_lr(lr), "momentum": check_momentum(momentum),
@@ -547,11 +541,11 @@ def check_loop_arguments(*, epochs, batch_size, optimizer, lr, momentum, lr_deca
 
 
 def check_out_dir(out_dir):
-    """Return ``out_dir`` as a Path (None stays None) if it is a non-empty path, else raise ValueError."""
+    """Return ``out_dir`` as a Path (None stays None) if it is a non-empty path, else raise UserError."""
     if out_dir is None:
         return None
     if not isinstance(out_dir, (str, os.PathLike)) or not os.fspath(out_dir):
-        raise ValueError(f"out_dir: expected a folder path (a non-empty str or a Path) or None, got {out_dir!r}")
+        raise UserError(f"out_dir: expected a folder path (a non-empty str or a Path) or None, got {out_dir!r}")
     return Path(out_dir)
 
 
@@ -591,13 +585,13 @@ def data_fingerprint(*arrays):
 
 def metrics_record(metrics, model):
     """What ``metrics(model)`` returns, with NumPy numbers as Python ones (so that the history is
-    JSON), or a ValueError if it is not a dict of numbers and dicts of numbers."""
+    JSON), or a UserError if it is not a dict of numbers and dicts of numbers."""
     if metrics is None:
         return {}
     record = metrics(model)
     if not isinstance(record, dict):
-        raise ValueError(f"metrics: expected a function returning a dict of numbers, got a "
-                         f"{type(record).__name__} ({record!r:.80})")
+        raise UserError(f"metrics: expected a function returning a dict of numbers, got a "
+                        f"{type(record).__name__} ({record!r:.80})")
     return {key: _metric_value(f"metrics[{key!r}]", value) for key, value in record.items()}
 
 
@@ -607,7 +601,7 @@ def _metric_value(name, value):
     if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name}: expected a number (or a dict of numbers), got {value!r:.80}")
+        raise UserError(f"{name}: expected a number (or a dict of numbers), got {value!r:.80}")
     return value
 
 
@@ -621,14 +615,14 @@ def check_drop_rates(drop_rates):
     rates = np.asarray(drop_rates, dtype=float)
     if rates.shape != (3,) or not np.all(np.isfinite(rates)) or rates.min() < 0 \
             or abs(rates.sum() - 1) > 1e-9:
-        raise ValueError("drop_rates: expected 3 non-negative probabilities (both, x only, y only) "
-                         f"summing to 1, got {drop_rates!r}")
+        raise UserError("drop_rates: expected 3 non-negative probabilities (both, x only, y only) "
+                        f"summing to 1, got {drop_rates!r}")
     return rates
 
 
 def check_modality_dropout(p):
     """Return ``p`` as a float if it is a fraction in [0, 1) (:func:`fit`'s ``modality_dropout``), else raise
-    ValueError."""
+    UserError."""
     return check_real("modality_dropout", p, "a fraction in [0, 1)", lambda v: 0 <= v < 1)
 
 

@@ -11,21 +11,22 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.checks import check_real
+from ..core.errors import UserError
 
 
 def check_lr(lr):
     """Return ``lr`` as a float if it is a positive, finite learning rate (a number, not a bool),
-    else raise ValueError."""
+    else raise UserError."""
     return check_real("lr", lr, "a positive, finite learning rate", lambda v: v > 0)
 
 
 def check_momentum(momentum):
-    """Return ``momentum`` as a float if it is a number in [0, 1), else raise ValueError."""
+    """Return ``momentum`` as a float if it is a number in [0, 1), else raise UserError."""
     return check_real("momentum", momentum, "a value in [0, 1)", lambda v: 0 <= v < 1)
 
 
 def check_lr_decay(lr_decay):
-    """Return ``lr_decay`` as a float if it is a factor in (0, 1], else raise ValueError."""
+    """Return ``lr_decay`` as a float if it is a factor in (0, 1], else raise UserError."""
     return check_real("lr_decay", lr_decay, "a factor in (0, 1]", lambda v: 0 < v <= 1)
 
 
@@ -55,7 +56,7 @@ class Optimizer:
     def step(self, grads):
         """Update every parameter in place from ``grads`` (same keys and shapes as ``params``)."""
         if grads.keys() != self.params.keys():
-            raise ValueError(f"grads: expected the keys of params {sorted(self.params)}, got {sorted(grads)}")
+            raise UserError(f"grads: expected the keys of params {sorted(self.params)}, got {sorted(grads)}")
         self.t += 1
         for name, p in self.params.items():
             self._update(name, p, grads[name], self._scratch[name])
@@ -73,29 +74,29 @@ class Optimizer:
         return {"t": self.t, **self.hyperparameters()}, arrays
 
     def check_state(self, arrays):
-        """Raise ValueError unless ``arrays`` (as :meth:`state` returns them) fit this optimizer:
+        """Raise UserError unless ``arrays`` (as :meth:`state` returns them) fit this optimizer:
         every slot array present, of its parameter's shape and dtype, and never negative where
         the slot cannot be (:attr:`nonnegative_slots`)."""
         for slot, d in self.slots.items():
             for k, a in d.items():
                 saved = arrays.get(f"{slot}/{k}")
                 if saved is None or saved.shape != a.shape or saved.dtype != a.dtype:
-                    raise ValueError(f"optimizer state: {slot}/{k} is missing or not {a.dtype}{list(a.shape)}")
+                    raise UserError(f"optimizer state: {slot}/{k} is missing or not {a.dtype}{list(a.shape)}")
                 if slot in self.nonnegative_slots and np.any(saved < 0):
-                    raise ValueError(f"optimizer state: {slot}/{k} has {int(np.sum(saved < 0))} negative entries, "
-                                     f"which {self.name}'s {slot} never holds: the state was damaged or edited")
+                    raise UserError(f"optimizer state: {slot}/{k} has {int(np.sum(saved < 0))} negative entries, "
+                                    f"which {self.name}'s {slot} never holds: the state was damaged or edited")
 
     def load_state(self, scalars, arrays):
         """Restore what :meth:`state` returned (into the existing arrays); checked whole first.
 
         Raises
         ------
-        ValueError
+        UserError
             If the state is of another optimizer, or an array is missing or of another shape or
             dtype than the parameter's (never broadcast).
         """
         if scalars.get("name") != self.name:
-            raise ValueError(f"optimizer state: expected {self.name!r}, got {scalars.get('name')!r}")
+            raise UserError(f"optimizer state: expected {self.name!r}, got {scalars.get('name')!r}")
         self.check_state(arrays)
         self.t = int(scalars["t"])
         self.lr = check_lr(scalars["lr"])
@@ -185,9 +186,9 @@ OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam)}
 
 
 def check_optimizer(name):
-    """Return ``name`` if it names one of :data:`OPTIMIZERS` ("adam", "sgd"), else raise ValueError."""
+    """Return ``name`` if it names one of :data:`OPTIMIZERS` ("adam", "sgd"), else raise UserError."""
     if not isinstance(name, str) or name not in OPTIMIZERS:
-        raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {name!r}")
+        raise UserError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {name!r}")
     return name
 
 

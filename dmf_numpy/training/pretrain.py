@@ -11,6 +11,7 @@ own initialization.
 
 from __future__ import annotations
 
+from ..core.errors import UserError
 from ..core.fusion import FusionNet
 from ..core.generative import HEAD, GenerativeDMF
 from .loop import fit_generative
@@ -32,23 +33,23 @@ def pretrain_encoder(model, generative_model):
 
     Raises
     ------
-    ValueError
+    UserError
         If the kinds or the sizes differ.
     """
     if not isinstance(model, FusionNet):
-        raise ValueError(f"model: expected EMF, IMF or DMF, got {type(model).__name__}")
+        raise UserError(f"model: expected EMF, IMF or DMF, got {type(model).__name__}")
     if not isinstance(generative_model, GenerativeDMF):
-        raise ValueError(f"generative_model: expected a GenerativeDMF, got {type(generative_model).__name__}")
+        raise UserError(f"generative_model: expected a GenerativeDMF, got {type(generative_model).__name__}")
     encoder = generative_model.encoder
     if encoder.name != model.name:
-        raise ValueError(f"model: {model.name.upper()} cannot take the encoder of a generative model whose "
-                         f"encoder is {encoder.name.upper()}")
+        raise UserError(f"model: {model.name.upper()} cannot take the encoder of a generative model whose "
+                        f"encoder is {encoder.name.upper()}")
     for name, mine, theirs in (("x_dims", model.dims["x"], encoder.dims["x"]),
                                ("y_dims", model.dims["y"], encoder.dims["y"]),
                                ("shared_dims", model.shared_dims, encoder.shared_dims)):
         if mine != theirs:
-            raise ValueError(f"{name}: the {model.name.upper()} has {mine}, the generative model {theirs}; "
-                             "they must be the same to copy the encoder")
+            raise UserError(f"{name}: the {model.name.upper()} has {mine}, the generative model {theirs}; "
+                            "they must be the same to copy the encoder")
     for name, array in model.params.items():
         if name not in HEAD:
             array[...] = generative_model.params[name]
@@ -83,7 +84,7 @@ def pretrain(model, x, y, *, epochs, x_output="sigmoid", y_output="sigmoid", see
         The pretraining history.
     """
     if not isinstance(model, FusionNet):
-        raise ValueError(f"model: expected EMF, IMF or DMF, got {type(model).__name__}")
+        raise UserError(f"model: expected EMF, IMF or DMF, got {type(model).__name__}")
     generative = GenerativeDMF(model.dims["x"], model.dims["y"], model.shared_dims, x_output=x_output,
                                y_output=y_output, encoder=model.name, seed=seed, dtype=model.dtype)
     history = fit_generative(generative, x, y, epochs=epochs, seed=seed, log=log, **fit_options)
