@@ -1,21 +1,8 @@
-"""Shared fixtures: the small, unequal sizes of the gradient checks, a batch for them, and where
-the real data sets are."""
-
-import os
-from pathlib import Path
+"""Fixtures and hooks only (shared constants and functions are in helpers.py): a batch for the
+gradient checks' small sizes, and the "slow" marker of the tests that ``-m "not slow"`` leaves out."""
 
 import numpy as np
 import pytest
-
-from dmf_numpy import DMF, EMF, IMF
-from dmf_numpy.core.gradcheck import SMALL_SIZES
-from dmf_numpy.experiments.paper import PAPER_SIZES
-
-SMALL = SMALL_SIZES  # small, unequal sizes: every entry of every tensor is checked on them
-PAPER = PAPER_SIZES  # the paper's MNIST sizes (Sec. 3.1)
-MODEL_CLASSES = [EMF, IMF, DMF]
-#: The root holding mnist/, wiki/ and fsdd/: $DMF_NUMPY_DATA, else ../shared/data beside the checkout.
-SHARED_DATA = Path(os.environ.get("DMF_NUMPY_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 @pytest.fixture
@@ -26,4 +13,5 @@ def batch():
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: takes more than about 2 s (deselect with -m 'not slow')")
+    config.addinivalue_line("markers", "slow: long or a repetition of a fast test's case; the full run (CI) "
+                                       "keeps it, -m 'not slow' (the fast tier) leaves it out")

@@ -12,7 +12,7 @@ from dmf_numpy.core.gradcheck import BOUND, worst_error
 from dmf_numpy import GenerativeDMF, gradcheck
 from dmf_numpy import EMF, IMF
 
-from conftest import SHARED_DATA as SHARED
+from helpers import SHARED_DATA as SHARED
 
 HAVE_DATA = (SHARED / "fsdd" / "recordings").is_dir() and (SHARED / "mnist").is_dir()
 

@@ -8,7 +8,7 @@ import pytest
 from dmf_numpy.experiments.bench import _operand, format_table, median_rows, run_bench, step_gemms
 from dmf_numpy.core.fusion import MODELS
 
-from conftest import SMALL
+from helpers import SMALL
 
 
 @pytest.mark.parametrize("name", ["emf", "imf", "dmf"])

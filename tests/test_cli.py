@@ -11,7 +11,7 @@ import pytest
 
 from dmf_numpy.cli import main
 
-from conftest import SHARED_DATA
+from helpers import SHARED_DATA
 
 REPO_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -16,17 +16,17 @@ from dmf_numpy.course.exercises import EXERCISES, MARKER, student_copy, write_ex
 from dmf_numpy.course.sandbox import Student, StudentError
 from dmf_numpy.course.submission import SubmissionError, static_check
 
+from helpers import edited
+
 REFERENCE = inspect.getsource(one_page)
 FD_BACKWARD = "the whole backward pass against finite differences"
 FD_FORWARD = "the whole forward pass against finite differences"
 
 
-def solution(tmp_path, exercise, replace=(), name="student.py", source=None):
-    """The reference solution as a student's file, with each ``(old, new)`` of ``replace`` applied."""
-    text = source if source is not None else MARKER + exercise + "\n" + REFERENCE
-    for old, new in replace:
-        assert old in text, old
-        text = text.replace(old, new, 1)
+def solution(tmp_path, exercise, edits=(), name="student.py", source=None):
+    """The reference solution as a student's file, with ``edits`` applied to its functions by name
+    (helpers.edited: a function's code, or one piece of it, never its docstring)."""
+    text = source if source is not None else MARKER + exercise + "\n" + edited(REFERENCE, edits)
     path = tmp_path / name
     path.write_text(text)
     return path
@@ -80,95 +80,99 @@ def test_the_instructions_give_every_rule_in_columns_and_stand_alone(tmp_path):
 
 # ------------------------------------------------------------------ blame lands on one item
 
+# The fast tier (-m "not slow") keeps one mistake of each kind of blame: a missing path, a wrong
+# product, a missing transpose, a wrong sum, the code around the blanks, and the forward pass.
+FAST_WRONG = {0, 3, 5, 11, 14, 16, 20}
 WRONG = [
     # (exercise, what the student wrote, the one item that fails, words of its diagnosis)
-    ("backward", ("return modality_path + shared_path", "return shared_path"), "Eq. 5: the fork",
+    ("backward", ("eq5_fork", "return shared_path"), "Eq. 5: the fork",
      "the modality path (Eq. 2) is missing, or overwritten: gradients add up at forks"),
-    ("backward", ("return modality_path + shared_path", "return modality_path"), "Eq. 5: the fork",
+    ("backward", ("eq5_fork", "return modality_path"), "Eq. 5: the fork",
      "the shared path (Eq. 7) is missing, or overwritten"),
-    ("backward", ("return modality_path + shared_path", "return (modality_path + shared_path) / 2"),
-     "Eq. 5: the fork", "averaged: the fork is a sum"),
-    ("backward", ("return delta_out * f_prime(out)", "return delta_out @ f_prime(out)"),
+    ("backward", ("eq5_fork", "return (modality_path + shared_path) / 2"), "Eq. 5: the fork",
+     "averaged: the fork is a sum"),
+    ("backward", ("delta_pre_activation", "return delta_out @ f_prime(out)"),
      "Eqs. 7-8: the elementwise delta dE/dM", "a matrix product where the paper's product is elementwise"),
-    ("backward", ("return delta_out * f_prime(out)", "return delta_out"),
+    ("backward", ("delta_pre_activation", "return delta_out"),
      "Eqs. 7-8: the elementwise delta dE/dM", "the factor f'(M) is missing"),
-    ("backward", ("return W_ms.T @ delta_M", "return W_ms @ delta_M"), "Eq. 7: the shared path", "a missing transpose"),
-    ("backward", ("return W_s.T @ delta_M_next", "return W_s @ delta_M_next"), "Eqs. 6 and 8: the shared chain",
+    ("backward", ("eq7_shared_path", "return W_ms @ delta_M"), "Eq. 7: the shared path", "a missing transpose"),
+    ("backward", ("eq6_shared_chain", "return W_s @ delta_M_next"), "Eqs. 6 and 8: the shared chain",
      "a missing transpose"),
-    ("backward", ("return W_m.T @ delta_M_next", "return 0 * (W_m.T @ delta_M_next)"), "Eq. 2: the modality path",
+    ("backward", ("eq2_modality_path", "return 0 * (W_m.T @ delta_M_next)"), "Eq. 2: the modality path",
      "the path is missing"),
-    ("backward", ("return out * (1 - out)", "return f(out) * (1 - f(out))"), "the sigmoid derivative",
-     "f was applied again"),
-    ("backward", ("return delta_M @ a.T", "return a @ delta_M.T"), "the weight gradients",
-     "dE/dW has the shape of W"),
-    ("backward", ("return delta_M @ a.T", "return delta_M @ a.T / a.shape[1]"), "the weight gradients",
+    ("backward", ("f_prime", "return f(out) * (1 - f(out))"), "the sigmoid derivative", "f was applied again"),
+    ("backward", ("weight_gradient", "return a @ delta_M.T"), "the weight gradients", "dE/dW has the shape of W"),
+    ("backward", ("weight_gradient", "return delta_M @ a.T / a.shape[1]"), "the weight gradients",
      "averaged over the samples"),
-    ("backward", ("return delta_M.sum(axis=1)", "return delta_M.sum(axis=0)"), "the bias gradients",
+    ("backward", ("bias_gradient", "return delta_M.sum(axis=0)"), "the bias gradients",
      "the samples are the columns"),
-    ("backward", ("return delta_M.sum(axis=1)", "return delta_M.sum(axis=1, keepdims=True)"), "the bias gradients",
+    ("backward", ("bias_gradient", "return delta_M.sum(axis=1, keepdims=True)"), "the bias gradients",
      "shape (out, 1)"),
-    ("backward", ("return delta_M.sum(axis=1)", "return delta_M.reshape(3, -1).sum(axis=1)"), "the bias gradients",
+    ("backward", ("bias_gradient", "return delta_M.reshape(3, -1).sum(axis=1)"), "the bias gradients",
      ""),  # hard-coded for one size: fails at the drawn sizes
     # the code around the blanks: the loop routes the wrong level's shared path into the fork
-    ("backward", ("shared[m][l - 1])", "shared[m][l])"), FD_BACKWARD, "the loop of backward()"),
+    ("backward", ("backward", "shared[m][l - 1])", "shared[m][l])"), FD_BACKWARD, "the loop of backward()"),
     # ... or hands back (out, 1) bias gradients: shapes are checked, not only flattened values
-    ("backward", ('g[f"b_out"] if False else g', 'g'), None, None),  # placeholder, replaced below
-    ("forward", ("return 1 / (1 + np.exp(-M))", "return np.tanh(M)"), "the sigmoid",
-     "tanh: the paper's f is the logistic"),
-    ("forward", ("f(p[f\"W_{m}.{l}\"] @ h[m][l] + p[f\"b_{m}.{l}\"][:, None])", "f(p[f\"W_{m}.{l}\"] @ h[m][l])"),
+    ("backward", ("backward", "return g", 'g["b_out"] = g["b_out"][:, None]\nreturn g'), FD_BACKWARD,
+     "must have the parameter's shape and dtype, float64"),
+    ("forward", ("f", "return np.tanh(M)"), "the sigmoid", "tanh: the paper's f is the logistic"),
+    ("forward", ("forward", 'f(p[f"W_{m}.{l}"] @ h[m][l] + p[f"b_{m}.{l}"][:, None])', 'f(p[f"W_{m}.{l}"] @ h[m][l])'),
      "Eq. 4: the tower layers", "the bias b is missing"),
-    ("forward", ("below = p[f\"W_s.{l - 1}\"] @ s[l - 1] if l > 1 else 0", "below = 0"), "Eq. 3: the shared layers",
+    ("forward", ("forward", 'below = p[f"W_s.{l - 1}"] @ s[l - 1] if l > 1 else 0', "below = 0"),
+     "Eq. 3: the shared layers",
      "the path from the shared layer below, W^s_{l-1} s_{l-1}, is missing (that is how IMF fuses"),
-    ("forward", (" + below + p[f\"b_s.{l}\"][:, None])", " + below)"), "Eq. 3: the shared layers",
+    ("forward", ("forward", ' + below + p[f"b_s.{l}"][:, None])', " + below)"), "Eq. 3: the shared layers",
      "the bias b^s_l is missing"),
-    ("forward", ('return p["W_out"] @ s[L] + p["b_out"][:, None], (h, s)', 'return p["W_out"] @ s[L], (h, s)'),
+    ("forward", ("forward", 'return p["W_out"] @ s[L] + p["b_out"][:, None], (h, s)', 'return p["W_out"] @ s[L], (h, s)'),
      FD_FORWARD, "the code around them"),
 ]
-WRONG[15] = ("backward", ('    return g\n\n\ndef loss_and_grads',
-                          '    g["b_out"] = g["b_out"][:, None]\n    return g\n\n\ndef loss_and_grads'),
-             FD_BACKWARD, "must have the parameter's shape and dtype, float64")
 
 
-@pytest.mark.parametrize("exercise, replace, item, diagnosis", WRONG, ids=[f"{w[0]}-{k}" for k, w in enumerate(WRONG)])
-def test_a_mistake_fails_its_own_item_and_no_other(tmp_path, exercise, replace, item, diagnosis):
-    failed = failures(grade(solution(tmp_path, exercise, [replace])))
+@pytest.mark.parametrize("exercise, edit, item, diagnosis", [
+    pytest.param(*wrong, id=f"{wrong[0]}-{k}", marks=() if k in FAST_WRONG else pytest.mark.slow)
+    for k, wrong in enumerate(WRONG)])
+def test_a_mistake_fails_its_own_item_and_no_other(tmp_path, exercise, edit, item, diagnosis):
+    failed = failures(grade(solution(tmp_path, exercise, [edit])))
     assert set(failed) == {item}, failed
     assert diagnosis in failed[item]
 
 
+@pytest.mark.slow
 def test_a_wrong_f_prime_does_not_fail_a_right_delta(tmp_path):
-    failed = failures(grade(solution(tmp_path, "backward", [("return out * (1 - out)", "return out")])))
+    failed = failures(grade(solution(tmp_path, "backward", [("f_prime", "return out")])))
     assert set(failed) == {"the sigmoid derivative"}
 
 
 CORRECT = [
-    ("backward", [("return modality_path + shared_path", "modality_path += shared_path\n    return modality_path")]),
-    ("backward", [("return W_m.T @ delta_M_next", "return np.einsum('ji,jn->in', W_m, delta_M_next)"),
-                  ("return delta_M @ a.T", "return np.einsum('on,in->oi', delta_M, a)"),
-                  ("return W_s.T @ delta_M_next", "return np.dot(delta_M_next.T, W_s).T")]),
-    ("backward", [("return delta_M.sum(axis=1)",
-                   "total = np.zeros(delta_M.shape[0])\n    for column in delta_M.T:\n        total += column\n"
-                   "    return total"),
-                  ("return out * (1 - out)", "return out - out ** 2"),
-                  ("return delta_out * f_prime(out)", "return np.multiply(delta_out, f_prime(out))")]),
-    ("forward", [("return 1 / (1 + np.exp(-M))",
-                  "E = np.exp(-np.abs(M))\n    return np.where(M >= 0, 1 / (1 + E), E / (1 + E))")]),
-    ("forward", [("return 1 / (1 + np.exp(-M))", "return 0.5 * (1 + np.tanh(M / 2))"),
-                 ("f(p[f\"W_{m}.{l}\"] @ h[m][l] + p[f\"b_{m}.{l}\"][:, None])",
-                  "f(np.einsum('oi,in->on', p[f\"W_{m}.{l}\"], h[m][l]) + p[f\"b_{m}.{l}\"].reshape(-1, 1))")]),
+    ("backward", [("eq5_fork", "modality_path += shared_path\nreturn modality_path")]),
+    ("backward", [("eq2_modality_path", "return np.einsum('ji,jn->in', W_m, delta_M_next)"),
+                  ("weight_gradient", "return np.einsum('on,in->oi', delta_M, a)"),
+                  ("eq6_shared_chain", "return np.dot(delta_M_next.T, W_s).T")]),
+    ("backward", [("bias_gradient", "total = np.zeros(delta_M.shape[0])\nfor column in delta_M.T:\n"
+                                    "    total += column\nreturn total"),
+                  ("f_prime", "return out - out ** 2"),
+                  ("delta_pre_activation", "return np.multiply(delta_out, f_prime(out))")]),
+    ("forward", [("f", "E = np.exp(-np.abs(M))\nreturn np.where(M >= 0, 1 / (1 + E), E / (1 + E))")]),
+    ("forward", [("f", "return 0.5 * (1 + np.tanh(M / 2))"),
+                 ("forward", 'f(p[f"W_{m}.{l}"] @ h[m][l] + p[f"b_{m}.{l}"][:, None])',
+                  'f(np.einsum(\'oi,in->on\', p[f"W_{m}.{l}"], h[m][l]) + p[f"b_{m}.{l}"].reshape(-1, 1))')]),
 ]
+#: The fast tier keeps one backward and one forward submission written otherwise.
+FAST_CORRECT = {1, 4}
 
 
-@pytest.mark.parametrize("exercise, replace", CORRECT, ids=[f"{c[0]}-{k}" for k, c in enumerate(CORRECT)])
-def test_correct_work_written_differently_scores_full_marks(tmp_path, exercise, replace):
-    report = grade(solution(tmp_path, exercise, replace))
+@pytest.mark.parametrize("exercise, edits", [
+    pytest.param(*correct, id=f"{correct[0]}-{k}", marks=() if k in FAST_CORRECT else pytest.mark.slow)
+    for k, correct in enumerate(CORRECT)])
+def test_correct_work_written_differently_scores_full_marks(tmp_path, exercise, edits):
+    report = grade(solution(tmp_path, exercise, edits))
     assert failures(report) == {} and report.passed
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_test_cases_are_drawn_from_the_seed_and_the_report_names_it(tmp_path, seed):
-    path = solution(tmp_path, "backward", [("return delta_M.sum(axis=1)", "return delta_M.reshape(3, -1).sum(1)")])
+    path = solution(tmp_path, "backward", [("bias_gradient", "return delta_M.reshape(3, -1).sum(1)")])
     first, again = grade(path, seed=seed), grade(path, seed=seed)
     assert first == again and first.seed == seed and f"--seed {seed}" in first.text()
 
@@ -224,7 +228,7 @@ def test_the_child_refuses_imports_at_run_time_too_when_the_static_check_is_bypa
 @pytest.mark.slow
 def test_an_endless_loop_is_killed_by_the_wall_clock_and_fails_only_its_item(tmp_path):
     started = time.monotonic()
-    report = grade(solution(tmp_path, "backward", [("return delta_M.sum(axis=1)", "while True:\n        pass")]),
+    report = grade(solution(tmp_path, "backward", [("bias_gradient", "while True:\n    pass")]),
                    seconds=2)
     failed = failures(report)
     assert set(failed) == {"the bias gradients"} and "still running after 2 s" in failed["the bias gradients"]
@@ -241,10 +245,10 @@ def test_the_wall_clock_holds_even_for_a_child_that_ignores_every_signal_it_can(
 
 def test_the_student_gets_copies_and_exceptions_nan_and_garbage_are_that_items_failure(tmp_path):
     report = grade(solution(tmp_path, "backward", [
-        ("return out * (1 - out)", "return out * np.nan"),
-        ("return modality_path + shared_path", "raise KeyError('mine')"),
-        ("return W_s.T @ delta_M_next", "return {1, 2}"),
-        ("return delta_M @ a.T", "return 'a string'"),
+        ("f_prime", "return out * np.nan"),
+        ("eq5_fork", "raise KeyError('mine')"),
+        ("eq6_shared_chain", "return {1, 2}"),
+        ("weight_gradient", "return 'a string'"),
     ]))
     failed = failures(report)
     assert failed["the sigmoid derivative"] == "the sigmoid derivative: NaN or infinite values"
@@ -286,7 +290,7 @@ def test_no_file_or_no_exercise_is_a_usage_error(tmp_path):
 
 
 def test_a_forward_exercise_is_never_told_about_the_backward_pass(tmp_path):
-    report = grade(solution(tmp_path, "forward", [("p[f\"b_{m}.{l}\"][:, None])  # Eq. 4", "p[f\"b_{m}.{l}\"])")]))
+    report = grade(solution(tmp_path, "forward", [("forward", 'p[f"b_{m}.{l}"][:, None])', 'p[f"b_{m}.{l}"])')]))
     text = " ".join(failures(report).values())
     assert failures(report) and not any(word in text for word in ("backward", "flows back", "W^T", "transpose"))
 
@@ -303,7 +307,7 @@ def test_a_notebook_is_graded_on_its_student_cells(tmp_path):
     path = tmp_path / "assignment.ipynb"
     path.write_text(json.dumps(notebook))
     assert grade(path).passed
-    notebook["cells"][2]["source"] = REFERENCE.replace("return modality_path + shared_path", "return shared_path")
+    notebook["cells"][2]["source"] = edited(REFERENCE, [("eq5_fork", "return shared_path")])
     path.write_text(json.dumps(notebook))
     assert set(failures(grade(path))) == {"Eq. 5: the fork"}
 
@@ -365,7 +369,7 @@ def check_gradescope(results):
 
 
 def test_gradescope_results_have_the_documented_fields(tmp_path):
-    path = solution(tmp_path, "backward", [("return modality_path + shared_path", "return shared_path")])
+    path = solution(tmp_path, "backward", [("eq5_fork", "return shared_path")])
     result = dmf_numpy(tmp_path, "grade", path.name, "--gradescope", "results.json")
     results = json.loads((tmp_path / "results.json").read_text())
     check_gradescope(results)

@@ -19,7 +19,7 @@ import pytest
 from dmf_numpy.datasets import halves, mnist, store
 from dmf_numpy.datasets.store import DataError, MissingDataError
 
-from conftest import SHARED_DATA
+from helpers import SHARED_DATA
 
 REAL_MNIST = SHARED_DATA / "mnist"
 MNIST_NAMES = [spec.gz_name for spec in mnist.MNIST_FILES.values()]

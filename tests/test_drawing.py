@@ -23,7 +23,7 @@ from dmf_numpy.experiments.common import PATH_COLORS, route_color
 from dmf_numpy.experiments.drawing import (
     MIN_FONT_SIZE, SLIDE_WIDTH, architecture, draw, draw_fork, fork_picture, layout, picture, routes, symbol)
 
-from conftest import SMALL
+from helpers import SMALL
 
 PNG = b"\x89PNG\r\n\x1a\n"
 ROOT = Path(__file__).resolve().parents[1]

@@ -29,8 +29,7 @@ from dmf_numpy.training.checkpoint import CheckpointError, load_checkpoint, save
 from dmf_numpy.training.loop import TrainingDiverged, check_divergence
 from dmf_numpy.training.optim import Adam
 
-from test_fit import two_modalities
-from test_training import SMALL_ARCH, synthetic_halves
+from helpers import SMALL_ARCH, synthetic_halves, two_modalities
 
 
 def quiet(line):

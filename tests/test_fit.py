@@ -18,14 +18,9 @@ from dmf_numpy.datasets import halves, mnist, store
 from dmf_numpy.datasets.arrays import load_arrays
 from dmf_numpy.training.checkpoint import CheckpointError, load_checkpoint
 
+from helpers import two_modalities
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def two_modalities(n, seed, d_x=12, d_y=5):
-    """Four classes, one bit from each modality: neither alone can tell them apart."""
-    rng = np.random.default_rng(seed)
-    x, y = rng.normal(size=(n, d_x)), rng.normal(size=(n, d_y))
-    return x, y, (x[:, 0] > 0) + 2 * (y[:, 0] > 0)
 
 
 def quiet(line):

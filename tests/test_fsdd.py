@@ -10,7 +10,7 @@ from dmf_numpy.datasets import store
 from dmf_numpy.datasets.store import DataError, MissingDataError
 from dmf_numpy.datasets.fsdd import N_FILES, SPEAKERS, load_fsdd
 
-from conftest import SHARED_DATA as SHARED
+from helpers import SHARED_DATA as SHARED
 
 HAVE_FSDD = (SHARED / "fsdd" / "recordings").is_dir()
 

@@ -13,7 +13,7 @@ from dmf_numpy.core.ops import bernoulli_cross_entropy, squared_error
 from dmf_numpy.training.loop import drop_modalities
 from dmf_numpy.training.pretrain import pretrain, pretrain_encoder
 
-from conftest import SMALL
+from helpers import SMALL
 
 SIZES = {k: SMALL[k] for k in ("x_dims", "y_dims", "shared_dims")}  # (6, 5, 4), (7, 5, 3), (5, 4, 3)
 OUTPUT_PAIRS = [("sigmoid", "linear"), ("linear", "sigmoid")]

@@ -9,7 +9,7 @@ from dmf_numpy import DMF, gradcheck
 from dmf_numpy.cli import main
 from dmf_numpy.core.gradcheck import BOUND, worst_error
 
-from conftest import MODEL_CLASSES, SMALL
+from helpers import MODEL_CLASSES, SMALL
 
 
 @pytest.mark.parametrize("cls", MODEL_CLASSES, ids=lambda c: c.name)

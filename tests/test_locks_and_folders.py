@@ -25,7 +25,7 @@ import pytest
 
 from dmf_numpy.files import LOCK_NAME, FolderLocked, run_lock
 
-from helpers import hold_lock
+from helpers import SMALL_ARCH, hold_lock, synthetic_halves
 
 
 def dead_pid():
@@ -237,7 +237,6 @@ def test_a_fit_into_a_folder_a_running_train_holds_is_refused_before_writing(tmp
 def test_train_passes_its_lock_down_to_fit(tmp_path):
     """``run`` holds its folder and calls ``fit`` on it: the same lock, not a refusal."""
     from dmf_numpy.experiments import train_run
-    from test_training import SMALL_ARCH, synthetic_halves
 
     seen = []
     real_fit = train_run.fit
@@ -267,7 +266,6 @@ def quiet(line):
 def finished_train_run(out_dir):
     """A finished tiny ``train`` run in ``out_dir``, then its checkpoint deleted (as committed results are)."""
     from dmf_numpy.experiments.train_run import TrainConfig, run
-    from test_training import SMALL_ARCH, synthetic_halves
 
     run(TrainConfig(**SMALL_ARCH, epochs=2), data=synthetic_halves(), out_dir=out_dir, log=quiet)
     (out_dir / "checkpoint.npz").unlink()
@@ -278,7 +276,6 @@ def finished_train_run(out_dir):
 def test_train_into_a_finished_run_without_its_checkpoint_is_refused(tmp_path, resume, changed):
     from dmf_numpy.experiments.train_run import TrainConfig, run
     from dmf_numpy.training.checkpoint import CheckpointError
-    from test_training import SMALL_ARCH, synthetic_halves
 
     before = finished_train_run(tmp_path)
     with pytest.raises(CheckpointError, match=r"holds a run's history.json \(2 epoch\(s\)\) but not its checkpoint.npz, "
@@ -309,7 +306,6 @@ def test_a_started_run_is_refused_without_resume_and_continued_with_it(tmp_path)
     """A config.json and no checkpoint yet: the run was killed in its first epoch."""
     from dmf_numpy.experiments.train_run import TrainConfig, run
     from dmf_numpy.training.checkpoint import CheckpointError
-    from test_training import SMALL_ARCH, synthetic_halves
 
     config = TrainConfig(**SMALL_ARCH, epochs=1)
     (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))

@@ -9,7 +9,7 @@ from dmf_numpy import DMF, EMF, IMF
 from dmf_numpy.core.fusion import build_model
 from dmf_numpy.core.ops import sigmoid, softmax_cross_entropy
 
-from conftest import MODEL_CLASSES, PAPER, SMALL
+from helpers import MODEL_CLASSES, PAPER, SMALL
 
 
 @pytest.mark.parametrize("cls, count", [(DMF, 1_362_634), (IMF, 550_858), (EMF, 550_346)])

@@ -12,7 +12,7 @@ from dmf_numpy.datasets.arrays import Splits
 from dmf_numpy.core.learning_paths import decompose, path_norms
 from dmf_numpy.experiments.path_experiment import EXPERIMENT_MODELS, run_path_experiment
 
-from conftest import MODEL_CLASSES, SMALL
+from helpers import MODEL_CLASSES, SMALL
 
 SIGMOID_LAYER = model_module._sigmoid_layer  # the unpatched layer, wrapped by nudged_loss
 

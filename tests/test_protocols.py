@@ -14,9 +14,7 @@ from dmf_numpy.datasets.halves import make_halves, shift_halves, split_halves
 from dmf_numpy.experiments.train_run import TrainConfig, run
 from dmf_numpy.training.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
 
-from conftest import SMALL
-from test_fit import two_modalities
-from test_training import SMALL_ARCH, synthetic_halves
+from helpers import SMALL, SMALL_ARCH, synthetic_halves, two_modalities
 
 
 def quiet(line):

@@ -11,7 +11,7 @@ import dmf_numpy.experiments.reconstruct as reconstruct
 from dmf_numpy.datasets.arrays import Splits
 from dmf_numpy.experiments.reconstruct import join_halves, run_reconstruct
 
-from conftest import SHARED_DATA as SHARED
+from helpers import SHARED_DATA as SHARED
 
 HAVE_MNIST = any((folder / "train-images-idx3-ubyte.gz").is_file() for folder in (SHARED, SHARED / "mnist"))
 TINY = dict(x_dims=(392, 24), y_dims=(392, 24), shared_dims=(24, 12))

@@ -29,8 +29,7 @@ from dmf_numpy.npz import NpzError, read_npz
 from dmf_numpy.training.checkpoint import VERSION, CheckpointError, load_checkpoint, read_checkpoint
 from dmf_numpy.training.loop import TrainingDiverged
 
-from conftest import SHARED_DATA
-from test_fit import two_modalities
+from helpers import SHARED_DATA, two_modalities
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING = ("seconds",)

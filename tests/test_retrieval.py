@@ -9,7 +9,7 @@ import pytest
 from dmf_numpy.experiments.retrieval import (CCA, PAPER_TABLE3, average_precision, cosine_similarity,
                                  cross_modal_map, mean_average_precision, run_retrieval, standardize)
 
-from conftest import SHARED_DATA as SHARED
+from helpers import SHARED_DATA as SHARED
 
 HAVE_WIKI = any((folder / name).is_file() for folder in (SHARED, SHARED / "wiki")
                 for name in ("wiki_rasiwasia2010.npz", "wiki_data.mat"))

@@ -16,7 +16,7 @@ from dmf_numpy.experiments.study import (GRID, PROTOCOLS, SCALES, TUNING, cell_w
                                          study_eta)
 from dmf_numpy.experiments.table1 import DAMAGES, TABLE_CONDITIONS, run_table1, table1_markdown, table1_rows
 
-from conftest import SHARED_DATA
+from helpers import SHARED_DATA
 
 
 def test_a_paired_verdict_by_hand():

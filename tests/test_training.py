@@ -9,25 +9,11 @@ import pytest
 
 import dmf_numpy.training.checkpoint as checkpoint_module
 from dmf_numpy.training.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-from dmf_numpy.datasets.arrays import Splits
 from dmf_numpy.core.fusion import build_model
 from dmf_numpy.experiments.train_run import TrainConfig, run
 from dmf_numpy.training.optim import make_optimizer
 
-SMALL_ARCH = dict(x_dims=(392, 16, 8), y_dims=(392, 16, 8), shared_dims=(16, 8, 8))
-
-
-def synthetic_halves(n=400, seed=0):
-    """MNIST-shaped halves whose label is a linear function of both halves (learnable)."""
-    rng = np.random.default_rng(seed)
-    W = rng.normal(size=(784, 10))
-
-    def split(k):
-        left, right = rng.uniform(size=(k, 392)).astype(np.float32), rng.uniform(size=(k, 392)).astype(np.float32)
-        labels = (np.hstack([left, right]) @ W).argmax(axis=1).astype(np.int64)
-        return left, right, labels
-
-    return Splits(train=split(n), val=split(100), test=split(100))
+from helpers import SMALL_ARCH, synthetic_halves
 
 
 def config(**kw):

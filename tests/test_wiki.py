@@ -13,7 +13,7 @@ from dmf_numpy.datasets import store
 from dmf_numpy.datasets.store import DataError, MissingDataError
 from dmf_numpy.datasets.wiki import load_wiki
 
-from conftest import SHARED_DATA as SHARED
+from helpers import SHARED_DATA as SHARED
 
 REAL_WIKI = SHARED / "wiki" if (SHARED / "wiki").is_dir() else SHARED
 
