@@ -27,6 +27,7 @@ import operator
 import numpy as np
 
 from .checks import check_dims, check_features, check_labels, check_positive_int, check_same_batch, check_seed
+from .errors import UserError
 from .ops import fan_in_uniform, glorot_uniform, sigmoid, sigmoid_backward, softmax, softmax_cross_entropy
 
 MODALITIES = ("x", "y")
@@ -212,22 +213,22 @@ class FusionNet:
         self.L = len(self.shared_dims)
         for m in MODALITIES:
             if len(self.dims[m]) != self.L:
-                raise ValueError(
+                raise UserError(
                     f"{m}_dims: expected {self.L} layer sizes, one per shared layer "
                     f"(shared_dims={self.shared_dims}), got {len(self.dims[m])}: {self.dims[m]}"
                 )
         try:
             self.n_classes = operator.index(n_classes)
         except TypeError:
-            raise ValueError(f"n_classes: expected an integer, got {n_classes!r}") from None
+            raise UserError(f"n_classes: expected an integer, got {n_classes!r}") from None
         if self.n_classes < 2:
-            raise ValueError(f"n_classes: expected at least 2 classes, got {self.n_classes}")
+            raise UserError(f"n_classes: expected at least 2 classes, got {self.n_classes}")
         try:
             self.dtype = np.dtype(dtype)
         except TypeError:
-            raise ValueError(f"dtype: expected float32 or float64, got {dtype!r}") from None
+            raise UserError(f"dtype: expected float32 or float64, got {dtype!r}") from None
         if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype: expected float32 or float64, got {self.dtype}")
+            raise UserError(f"dtype: expected float32 or float64, got {self.dtype}")
         self.seed = check_seed(seed)
         self.init = check_init(init)
         self.shared_levels, self.fusion_levels = (tuple(v) for v in self.levels(self.L))
@@ -370,7 +371,7 @@ def build_model(config):
     try:
         cls = MODELS[config["model"]]
     except KeyError:
-        raise ValueError(f"model: expected one of {sorted(MODELS)}, got {config.get('model')!r}") from None
+        raise UserError(f"model: expected one of {sorted(MODELS)}, got {config.get('model')!r}") from None
     return cls(config["x_dims"], config["y_dims"], config["shared_dims"], config["n_classes"],
                seed=config.get("seed", 0), dtype=config.get("dtype", "float32"), init=config.get("init", "glorot"))
 
@@ -385,9 +386,9 @@ INITS = ("glorot", "fan_in")
 
 
 def check_init(init):
-    """Return init if it names one of INITS, else raise ValueError."""
+    """Return init if it names one of INITS, else raise UserError (a ValueError)."""
     if not isinstance(init, str) or init not in INITS:
-        raise ValueError(f"init: expected one of {list(INITS)}, got {init!r}")
+        raise UserError(f"init: expected one of {list(INITS)}, got {init!r}")
     return init
 
 

@@ -26,6 +26,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .checks import check_dims, check_positive_int
+from .errors import UserError
 from .fusion import MODALITIES, MODELS, add_layer, pre_activation
 from .ops import bernoulli_cross_entropy, linear, sigmoid, sigmoid_backward, squared_error
 
@@ -122,7 +123,7 @@ class GenerativeDMF:
                  x_weight=1.0, y_weight=1.0, encoder="dmf", seed=0, dtype=np.float32):
         shared_dims = check_dims("shared_dims", shared_dims)
         if not isinstance(encoder, str) or encoder not in MODELS:
-            raise ValueError(f"encoder: expected one of {sorted(MODELS)}, got {encoder!r}")
+            raise UserError(f"encoder: expected one of {sorted(MODELS)}, got {encoder!r}")
         # The head is drawn last at initialization, so its size does not change the other weights.
         self.encoder = MODELS[encoder](x_dims, y_dims, shared_dims, n_classes=2, seed=seed, dtype=dtype)
         self.name = f"generative_{encoder}"
@@ -131,15 +132,15 @@ class GenerativeDMF:
         self.outputs, self.weights = {}, {}
         for m, output, weight in (("x", x_output, x_weight), ("y", y_output, y_weight)):
             if not isinstance(output, str) or output not in OUTPUTS:
-                raise ValueError(f"{m}_output: expected one of {sorted(OUTPUTS)}, got {output!r}")
+                raise UserError(f"{m}_output: expected one of {sorted(OUTPUTS)}, got {output!r}")
             try:
                 weight = float(weight)
             except (TypeError, ValueError):
                 weight = float("nan")  # reported just below
             if not (np.isfinite(weight) and weight >= 0):
-                raise ValueError(f"{m}_weight: expected a finite non-negative number, got {weight!r}")
+                raise UserError(f"{m}_weight: expected a finite non-negative number, got {weight!r}")
             if not np.isfinite(np.asarray(weight * weight, dtype=self.encoder.dtype)):
-                raise ValueError(f"{m}_weight: {weight!r} is too large for {self.encoder.dtype.name} "
+                raise UserError(f"{m}_weight: {weight!r} is too large for {self.encoder.dtype.name} "
                                  "arithmetic (its square overflows)")
             self.outputs[m], self.weights[m] = OUTPUTS[output], weight
         self.output_names = {"x": x_output, "y": y_output}
@@ -204,11 +205,11 @@ class GenerativeDMF:
         for m, t in targets.items():
             bounds = self.outputs[m].target_range
             if bounds is not None and not (bounds[0] <= t.min() and t.max() <= bounds[1]):
-                raise ValueError(f"{m}: a {self.output_names[m]} output needs targets in "
+                raise UserError(f"{m}: a {self.output_names[m]} output needs targets in "
                                  f"[{bounds[0]}, {bounds[1]}], got values in [{t.min()}, {t.max()}]")
             limit = float(np.sqrt(np.finfo(self.dtype).max / t.size))
             if bounds is None and np.abs(t).max() > limit:
-                raise ValueError(f"{m}: targets up to {float(np.abs(t).max()):.3g} in magnitude; a linear output "
+                raise UserError(f"{m}: targets up to {float(np.abs(t).max()):.3g} in magnitude; a linear output "
                                  f"in {self.dtype.name} needs them below {limit:.3g} for a finite squared error "
                                  "(scale them down)")
         return targets["x"], targets["y"]
@@ -335,11 +336,11 @@ class GenerativeDMF:
             return targets, targets
         if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
             length = f" of length {len(inputs)}" if isinstance(inputs, (tuple, list)) else ""
-            raise ValueError(f"inputs: expected a pair (x_in, y_in) of the encoder's inputs, got "
+            raise UserError(f"inputs: expected a pair (x_in, y_in) of the encoder's inputs, got "
                              f"{type(inputs).__name__}{length}")
         inputs = self.check_inputs(*inputs)
         if inputs[0].shape[0] != targets[0].shape[0]:
-            raise ValueError(f"inputs: expected {targets[0].shape[0]} samples, as in x and y, "
+            raise UserError(f"inputs: expected {targets[0].shape[0]} samples, as in x and y, "
                              f"got {inputs[0].shape[0]}")
         return targets, inputs
 

@@ -8,7 +8,7 @@ and, given an output folder, resumable bit for bit.
 
 The loop
 --------
-For every epoch :math:`e = 0, 1, \dots`: set the learning rate :math:`\eta_e = \eta_0 \gamma^e`
+For every epoch e = 0, 1, ...: set the learning rate η_e = η_0 γ^e
 (:func:`~dmf_numpy.training.optim.decayed_lr`), draw a random order of the samples, and take one
 optimizer step per mini-batch on the gradients of the model's hand-written backward pass
 (:func:`minibatch_epoch`). Stop if the loss says the run diverged (:func:`check_divergence`).
