@@ -28,7 +28,8 @@ needs_mnist = pytest.mark.skipif(mnist_root() is None, reason="MNIST not found: 
                                  "folder holding mnist/ (CI uses ../shared/data)")
 
 
-@pytest.mark.parametrize("argv, message", [
+#: The fast tier keeps the first 2 of these (a child process each, 0.15 s); the full run, all.
+BAD_ARGUMENTS = [
     (["train", "--damage", "1.5"], "expected a fraction in [0, 1), got 1.5"),
     (["train", "--model", "xmf"], "invalid choice: 'xmf'"),
     (["table1", "--seeds", "0", "--data-dir", "."], "argument --seeds: expected a positive integer, got 0"),
@@ -46,7 +47,11 @@ needs_mnist = pytest.mark.skipif(mnist_root() is None, reason="MNIST not found: 
     (["paths", "--epochs", "0"], "argument --epochs: expected a positive integer, got 0"),
     (["audiovisual", "--epochs", "0"], "argument --epochs: expected a positive integer, got 0"),
     (["train", "--epochs", "x"], "argument --epochs: expected a positive integer, got 'x'"),
-])
+]
+
+
+@pytest.mark.parametrize("argv, message", [pytest.param(*case, marks=() if k < 2 else pytest.mark.slow)
+                                           for k, case in enumerate(BAD_ARGUMENTS)])
 def test_bad_arguments_exit_2_with_one_line(argv, message):
     result = subprocess.run([sys.executable, "-m", "dmf_numpy", *argv], capture_output=True, text=True)
     assert result.returncode == 2
@@ -103,15 +108,15 @@ def _has(*paths):
     return all((SHARED_DATA / p).exists() for p in paths)
 
 
+# The fast tier runs paths, reconstruct and retrieval (about 1 s each); audiovisual (18 s) is slow.
 @pytest.mark.parametrize("argv, needs, written", [
     (["paths", "--epochs", "1", "--subset", "600"], ["mnist"], ["paths.csv", "paths.png"]),
     (["reconstruct", "--epochs", "1", "--subset", "600"], ["mnist"], ["reconstruct.png", "results.json"]),
     (["retrieval", "--epochs", "1", "--seeds", "1", "--subset", "400", "100"], ["wiki"],
      ["table3.md", "table3.csv", "results.json"]),
-    (["audiovisual", "--epochs", "1", "--seeds", "1", "--subset", "2"], ["mnist", "fsdd"],
-     ["table2.md", "table2.csv", "results.json"]),
+    pytest.param(["audiovisual", "--epochs", "1", "--seeds", "1", "--subset", "2"], ["mnist", "fsdd"],
+                 ["table2.md", "table2.csv", "results.json"], marks=pytest.mark.slow),
 ])
-@pytest.mark.slow
 def test_experiment_commands_end_to_end(argv, needs, written, tmp_path, capsys):
     if not _has(*needs):
         pytest.skip(f"needs {', '.join(needs)} under {SHARED_DATA} (set DMF_NUMPY_DATA)")

@@ -137,13 +137,14 @@ CORRECT = [("backward-full", "solution"), ("backward-full", "einsum"), ("backwar
 
 
 @pytest.mark.parametrize("tier, name", CORRECT, ids=[f"{t}/{n}" for t, n in CORRECT])
-@pytest.mark.parametrize("seed", [0, 1, 7])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(7, marks=pytest.mark.slow)])
 def test_a_right_submission_scores_full_marks(tier, name, seed):
     items = grade(tier, source(tier, name), seed)
     assert [item.name for item in items] == TIERS[tier].ITEMS
     assert failures(items) == {}
 
 
+@pytest.mark.slow  # the fast tier grades them at one seed
 def test_the_reference_solutions_score_full_marks_at_many_seeds():
     for seed in range(10, 30):
         assert failures(grade("backward-full", source("backward-full"), seed)) == {}
@@ -205,7 +206,9 @@ WRONG = [
 ]
 
 
-@pytest.mark.parametrize("tier, replace, failing, words", WRONG, ids=[f"{w[0]}-{k}" for k, w in enumerate(WRONG)])
+@pytest.mark.parametrize("tier, replace, failing, words", [  # the fast tier: every third
+    pytest.param(*wrong, id=f"{wrong[0]}-{k}", marks=() if k % 3 == 0 else pytest.mark.slow)
+    for k, wrong in enumerate(WRONG)])
 def test_a_classic_mistake_fails_only_its_own_items_with_its_diagnosis(tier, replace, failing, words):
     failed = failures(grade(tier, source(tier, replace=replace)))
     assert set(failed) == failing, failed
@@ -304,6 +307,7 @@ def test_the_notebooks_student_cells_with_the_solution_score_full_marks_here():
     assert failures(grade("backward-full", student)) == {}
 
 
+@pytest.mark.slow  # a child running the whole notebook
 @pytest.mark.skipif(not hasattr(grader, "read_submission"),
                     reason="the grader cannot read a notebook yet (dmf_numpy.course.grader.read_submission)")
 def test_the_solved_notebook_runs_top_to_bottom_outside_the_repository(tmp_path):

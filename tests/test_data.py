@@ -600,6 +600,7 @@ def test_load_halves_rejects_bad_arguments(tmp_path, fake_mnist, kwargs, match):
         halves.load_halves(tmp_path, **kwargs)
 
 
+@pytest.mark.slow  # reads and splits all 70,000 images: 2 s
 @pytest.mark.skipif(
     not (REAL_MNIST / "train-images-idx3-ubyte.gz").is_file(),
     reason=f"the real MNIST files are absent (looked in {REAL_MNIST})",

@@ -65,6 +65,7 @@ def test_symbols_are_the_papers():
         "$W^{x\\to s}_2$", "$W^{y\\to s}_1$", "$W^{s}_1$", "$W^{x}_2$", "$W_{out}$"]
 
 
+@pytest.mark.slow  # 0.3 s; the fast tier has test_the_draw_command
 def test_the_pictures_are_written(tmp_path):
     draw(DMF(**SMALL), tmp_path / "dmf.png", paths=True)
     draw_fork(tmp_path / "fork.png")
@@ -85,6 +86,7 @@ def test_the_draw_command_refuses_an_output_that_is_not_png(tmp_path, capsys):
     assert err.count("\n") == 1 and "--out" in err and ".png" in err and not (tmp_path / "x.txt").exists()
 
 
+@pytest.mark.slow  # 0.4 s; the fast tier has test_the_draw_command
 def test_draw_all_writes_one_slide_wide_png_of_emf_imf_and_dmf(tmp_path):
     out = tmp_path / "all.png"
     assert main(["draw", "--model", "all", "--out", str(out)]) == 0
@@ -153,6 +155,7 @@ def _slide_figures():
             "fork": fork_picture()}
 
 
+@pytest.mark.slow  # draws every slide figure: 0.7 s
 def test_every_text_is_at_least_10_pt_and_inside_a_slide_sized_figure():
     for name, fig in _slide_figures().items():
         width, height = fig.get_size_inches()
@@ -179,6 +182,7 @@ def _extents(fig, prefix):
     return found
 
 
+@pytest.mark.slow  # draws and measures every label: 0.3-0.5 s a figure
 @pytest.mark.parametrize("figure", ["one model", "side by side"])
 def test_weight_labels_are_clear_of_every_line_box_and_other_label_at_4_levels(figure):
     fig = _slide_figures()[figure]
@@ -192,6 +196,7 @@ def test_weight_labels_are_clear_of_every_line_box_and_other_label_at_4_levels(f
         assert not any(label.overlaps(other) for _, other in labels[i + 1:]), gid
 
 
+@pytest.mark.slow  # measures every box of every figure: 0.4 s
 def test_the_name_of_every_layer_fits_in_its_box():
     fig = _slide_figures()["side by side"]
     fig.canvas.draw()
@@ -208,6 +213,7 @@ def _arrow_colors(fig, prefix):
             if arrow.get_gid().startswith(prefix)}
 
 
+@pytest.mark.slow  # draws three figures: 0.3 s
 def test_each_path_has_one_colour_in_the_drawing_the_fork_and_the_path_plot(monkeypatch):
     # the two terms of Eq. 5 are the routes into h_1 that cross at level 1 and at the top
     assert route_color(1, 1, 3) == PATH_COLORS["shared"] and route_color(3, 1, 3) == PATH_COLORS["modality"]

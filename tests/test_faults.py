@@ -255,8 +255,9 @@ UNWRITABLE = ["a-file", "/proc/dmf-numpy-out"]
 
 
 @pytest.mark.parametrize("out", UNWRITABLE)
-@pytest.mark.parametrize("argv", [["paths"], ["reconstruct"], ["retrieval"], ["audiovisual"], ["table1"],
-                                  ["train"]])
+@pytest.mark.parametrize("argv", [pytest.param([command], marks=() if command == "train" else pytest.mark.slow)
+                                  for command in ("paths", "reconstruct", "retrieval", "audiovisual", "table1",
+                                                  "train")])  # the fast tier: train's; a child each, 0.4 s
 def test_an_unwritable_out_is_refused_before_any_work(tmp_path, argv, out):
     (tmp_path / "a-file").write_text("not a folder")
     start = time.perf_counter()
@@ -269,7 +270,8 @@ def test_an_unwritable_out_is_refused_before_any_work(tmp_path, argv, out):
 
 
 @pytest.mark.parametrize("target, message", [("folder", "a folder, not a file name"),
-                                             ("/proc/dmf-numpy.json", "cannot write there")])
+                                             pytest.param("/proc/dmf-numpy.json", "cannot write there",
+                                                          marks=pytest.mark.slow)])
 def test_bench_json_is_checked_before_measuring(tmp_path, target, message):
     (tmp_path / "folder").mkdir()
     result = dmf_numpy("bench", "--json", target, cwd=tmp_path)
@@ -279,6 +281,7 @@ def test_bench_json_is_checked_before_measuring(tmp_path, target, message):
 
 # ---------------------------------------------------------------- 5. errors, not tracebacks
 
+@pytest.mark.slow  # a child that runs out of memory; test_errors.py checks the same in-process
 def test_out_of_memory_is_one_line_with_exit_2():
     result = dmf_numpy("bench", "--batch-size", "100000000")
     assert result.returncode == 2 and "out of memory" in result.stderr and "Traceback" not in result.stderr

@@ -219,6 +219,7 @@ def test_another_idx_data_set_trains_through_the_documented_functions(tmp_path):
         mnist.read_idx_folder(tmp_path)
 
 
+@pytest.mark.slow  # 0.4 s
 def test_a_checksum_error_suggests_only_options_that_exist(tmp_path):
     for spec in mnist.MNIST_FILES.values():
         (tmp_path / spec.raw_name).write_bytes(idx_bytes(np.zeros(spec.shape, dtype=np.uint8)))

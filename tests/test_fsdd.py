@@ -83,6 +83,7 @@ def test_an_incomplete_or_altered_set_names_what_is_wrong(tmp_path):
         load_fsdd(folder)  # every canonical name, none with the canonical content
 
 
+@pytest.mark.slow  # reads all 3,000 recordings
 @pytest.mark.skipif(not HAVE_FSDD, reason=f"the FSDD recordings are absent (looked in {SHARED / 'fsdd'})")
 def test_the_real_recordings_pass_their_checksum():
     fsdd = load_fsdd(SHARED)

@@ -133,11 +133,13 @@ def drop_encoder_shared_path(modality_path, shared_path):
     return modality_path if modality_path is not None else np.zeros_like(shared_path)
 
 
-@pytest.mark.parametrize("module, helper, mutant, broken, intact", [
-    (generative, "decoder_fork", drop_chain_path,
-     {"V_s.2", "c_s.2", "W_xs.3", "W_s.2", "W_x.1"}, {"V_s.1", "c_s.1", "V_sx.1", "V_y.2"}),
-    (generative, "decoder_fork", drop_y_tower_path,
-     {"V_s.1", "c_s.1", "V_s.2", "W_ys.3", "b_s.1", "y_in"}, {"V_sy.1", "V_sx.3", "c_y.2"}),
+@pytest.mark.parametrize("module, helper, mutant, broken, intact", [  # the fast tier: the encoder's
+    pytest.param(generative, "decoder_fork", drop_chain_path,
+                 {"V_s.2", "c_s.2", "W_xs.3", "W_s.2", "W_x.1"}, {"V_s.1", "c_s.1", "V_sx.1", "V_y.2"},
+                 marks=pytest.mark.slow),
+    pytest.param(generative, "decoder_fork", drop_y_tower_path,
+                 {"V_s.1", "c_s.1", "V_s.2", "W_ys.3", "b_s.1", "y_in"}, {"V_sy.1", "V_sx.3", "c_y.2"},
+                 marks=pytest.mark.slow),
     (model_module, "eq5_fork", drop_encoder_shared_path,
      {"W_x.1", "W_y.1", "b_x.1", "x_in", "y_in"}, {"V_s.1", "V_sx.1", "W_xs.3", "b_s.3"}),
 ], ids=["decoder chain", "decoder y tower", "encoder Eq. 5"])

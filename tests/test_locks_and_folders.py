@@ -120,6 +120,7 @@ def test_many_racing_takers_of_a_stale_lock_one_holds_it_every_time(tmp_path, ca
     check_races(tmp_path / "processes", 50, race_processes, 8)
 
 
+@pytest.mark.slow  # 1 s of racing threads; the fast tier has test_threads_racing_for_a_stale_lock_one_holds_it
 def test_a_lock_released_while_others_try_is_taken_once_at_a_time(tmp_path):
     """Holders delete the lock file as they end: a taker that opened the deleted file must not
     hold it beside one that made a new one. Every taker takes it in turn; never two at once."""
@@ -358,6 +359,7 @@ def fake_table(out, seeds=1, error=lambda model, damage, seed: 10.0 + seed, epoc
                     (folder / "history.json").write_text(json.dumps(history))
 
 
+@pytest.mark.slow  # 0.6 s; the fast tier renders a table in test_the_committed_results_are_rendered_again_unchanged
 def test_a_table_of_finished_runs_is_rendered_without_training_or_data(tmp_path, capsys):
     from dmf_numpy.experiments.table1 import run_table1
 

@@ -70,6 +70,7 @@ def test_the_runner_reports_the_failing_cell(tmp_path):
     assert result.returncode != 0 and "code cell 2 of 2 failed" in result.stderr and "boom" in result.stderr
 
 
+@pytest.mark.slow  # runs a notebook in a child
 def test_a_notebook_that_reads_the_repository_fails_elsewhere(tmp_path):
     """What the run from a temporary folder catches: a path relative to examples/."""
     reader = {"cells": [{"cell_type": "code", "source": ["open('../results/table1.csv').read()"]}]}

@@ -211,6 +211,7 @@ def fake_halves(n, seed=0):
     return Splits(train=split, val=split, test=split)
 
 
+@pytest.mark.slow  # 1 s; the fast tier runs the paths command end to end in test_cli.py
 def test_run_path_experiment_writes_the_csv_and_figure(tmp_path):
     lines = []
     rows = run_path_experiment(tmp_path, epochs=1, n_probe=50, data=fake_halves(150), log=lines.append)

@@ -44,6 +44,7 @@ def test_join_halves_puts_left_then_right():
     np.testing.assert_array_equal(join_halves(rows, rows + 1000)[0, 1], [*range(14, 28), *range(1014, 1028)])
 
 
+@pytest.mark.slow  # 0.7 s; the fast tier runs the reconstruct command end to end in test_cli.py
 def test_run_reconstruct_infers_the_left_half_and_writes_its_outputs(tmp_path, synthetic):
     result = run_reconstruct(tmp_path, epochs=20, log=lambda line: None, **TINY, lr=1e-2, batch_size=20)
     errors = result["errors"]
@@ -62,6 +63,7 @@ def test_run_reconstruct_rejects_unknown_settings(tmp_path, synthetic):
         run_reconstruct(tmp_path, hidden=3)
 
 
+@pytest.mark.slow  # the fast tier runs reconstruct on real MNIST in test_cli.py's end-to-end test
 @pytest.mark.skipif(not HAVE_MNIST, reason=f"the real MNIST files are absent (looked in {SHARED})")
 def test_run_reconstruct_on_real_mnist_with_damage(tmp_path):
     result = run_reconstruct(tmp_path, epochs=1, damage=0.5, subset=300, data_dir=SHARED,

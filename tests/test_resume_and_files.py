@@ -11,6 +11,7 @@
 """
 
 import json
+import shutil
 import struct
 import subprocess
 import sys
@@ -441,11 +442,31 @@ META_DAMAGE = [
 ]
 
 
-@pytest.mark.parametrize("damage, message", FILE_DAMAGE + META_DAMAGE)
-def test_a_damaged_checkpoint_is_one_line_on_resume_and_changes_nothing(tmp_path, capsys, damage, message):
-    out = tmp_path / "run"
-    argv = train_argv(tmp_path, out)
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A folder that ``train --arrays`` wrote (2 epochs), trained once for every damage below, and
+    its ``train`` arguments: each test damages a copy of it."""
+    tmp_path = tmp_path_factory.mktemp("trained")
+    argv = train_argv(tmp_path, tmp_path / "run")
     assert main(argv) == 0
+    return tmp_path / "run", argv
+
+
+#: The damages of the checkpoint's contents that the fast tier keeps, one of each kind (the archive's
+#: damages are checked fast by test_a_damaged_arrays_file_is_one_line_naming_it); the full run has all.
+FAST_META_DAMAGE = {0, 6, 8, 12, 16, 17, 19, 20, 21, 22}
+
+
+@pytest.mark.parametrize("damage, message", [
+    *[pytest.param(*case, marks=pytest.mark.slow) for case in FILE_DAMAGE],
+    *[pytest.param(*case, marks=() if k in FAST_META_DAMAGE else pytest.mark.slow)
+      for k, case in enumerate(META_DAMAGE)]])
+def test_a_damaged_checkpoint_is_one_line_on_resume_and_changes_nothing(tmp_path, capsys, trained_run, damage,
+                                                                        message):
+    trained, argv = trained_run
+    out = tmp_path / "run"
+    shutil.copytree(trained, out)
+    argv = [*argv[:argv.index("--out")], "--out", str(out)]
     checkpoint = out / "checkpoint.npz"
     damage(checkpoint)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
