@@ -231,9 +231,9 @@ def test_the_shift_is_refused_with_arrays_and_typed_on_the_command_line(tmp_path
 
 def forget_setting(checkpoint, key, version=2):
     """Rewrite a checkpoint as an older version, before ``key`` existed, would have written it."""
-    meta["version"] = version
     meta, arrays = read_checkpoint(checkpoint)
     del meta["train_config"][key]
+    meta["version"] = version
     arrays["meta"] = np.array(json.dumps(meta))
     np.savez(checkpoint, **arrays)
 
