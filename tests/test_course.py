@@ -310,7 +310,7 @@ def test_a_notebook_is_graded_on_its_student_cells(tmp_path):
     notebook = {"metadata": {"dmf_numpy": {"exercise": "backward"}}, "nbformat": 4, "nbformat_minor": 5, "cells": [
         {"cell_type": "markdown", "metadata": {}, "source": "# An assignment"},
         cell("from dmf_numpy.course.grader import grade  # untagged: not part of the submission"),
-        cell(REFERENCE, tags=["student"])]}
+        cell("%matplotlib inline\n!pip list\n" + REFERENCE, tags=["student"])]}  # magics, as Jupyter has them
     path = tmp_path / "assignment.ipynb"
     path.write_text(json.dumps(notebook))
     assert grade(path).passed

@@ -70,7 +70,7 @@ def read_submission(path, exercises):
 
 def notebook_code(path, text):
     """``(exercise, code)`` of an assignment notebook: its metadata (``{"dmf_numpy": {"exercise": NAME}}``) and
-    the code cells tagged :data:`STUDENT_TAG`, in order."""
+    the code cells tagged :data:`STUDENT_TAG`, in order, without IPython magics."""
     try:
         notebook = json.loads(text)
         name = notebook.get("metadata", {}).get("dmf_numpy", {}).get("exercise")
@@ -81,7 +81,13 @@ def notebook_code(path, text):
         raise SubmissionError(f"{path}: not a notebook ({type(err).__name__}: {err})") from None
     if not cells:
         raise SubmissionError(f"{path}: no code cell is tagged '{STUDENT_TAG}', so there is nothing to grade")
-    return name, "\n\n".join(code)
+    return name, "\n\n".join(without_magics(cell) for cell in code)
+
+
+def without_magics(cell):
+    """A cell's code with its IPython magics and shell escapes (lines that start with ``%`` or
+    ``!``, which Jupyter runs and Python cannot parse) blanked, so line numbers stay."""
+    return "\n".join("" if line.startswith(("%", "!")) else line for line in cell.split("\n"))
 
 
 def static_check(source):
