@@ -10,10 +10,10 @@ import pytest
 import scipy.stats
 
 from dmf_numpy.cli import main
-from dmf_numpy.experiments.claims import (COLUMNS, EFFECT_COLUMNS, log_loss_gap, paired_verdict, protocol_effects,
-                                          table1_claims)
-from dmf_numpy.experiments.study import (GRID, PROTOCOLS, SCALES, TUNING, cell_work, effects_markdown, protocol_name,
-                                         study_eta)
+from dmf_numpy.experiments.claims import (COLUMNS, EFFECT_COLUMNS, VERDICTS, log_loss_gap, paired_verdict,
+                                          protocol_effects, table1_claims)
+from dmf_numpy.experiments.study import (GRID, PROTOCOLS, SCALES, TUNING, cell_work, claims_markdown, effects_markdown,
+                                         format_p, protocol_name, render_claims, study_eta)
 from dmf_numpy.experiments.table1 import DAMAGES, TABLE_CONDITIONS, run_table1, table1_markdown, table1_rows
 
 from helpers import SHARED_DATA
@@ -31,10 +31,10 @@ def test_a_paired_verdict_by_hand():
 
 
 @pytest.mark.parametrize("dmf, other, verdict", [
-    ([3.0, 4.0, 5.0], [1.0, 2.1, 3.0], "does not hold"),   # DMF worse on every seed, consistently
-    ([1.0, 4.0, 2.0], [2.0, 2.0, 2.5], "inconclusive"),   # the interval contains 0
-    ([1.0], [2.0], "inconclusive"),                       # one seed: no interval
-    ([1.0, 2.0], [2.0, 3.0], "inconclusive"),             # equal differences: no spread, no interval
+    ([3.0, 4.0, 5.0], [1.0, 2.1, 3.0], "contradicted"),   # DMF worse on every seed, consistently
+    ([1.0, 4.0, 2.0], [2.0, 2.0, 2.5], "not supported (inconclusive)"),   # the interval contains 0
+    ([1.0], [2.0], "not supported (inconclusive)"),                       # one seed: no interval
+    ([1.0, 2.0], [2.0, 3.0], "not supported (inconclusive)"),             # equal differences: no spread
 ])
 def test_verdicts(dmf, other, verdict):
     assert paired_verdict(dmf, other)["verdict"] == verdict
@@ -71,7 +71,15 @@ def test_table1_claims_from_runs():
     assert len(rows) == 2 * 4 * 2 + 4 and all(tuple(r) == COLUMNS for r in rows)
     assert {r["verdict"] for r in rows} == {"holds"} and all(r["n_seeds"] == 5 for r in rows)
     worse = table1_claims(synthetic_runs(-0.5), "p", (0.0, 0.3, 0.5, 0.7))
-    assert {r["verdict"] for r in worse if "IMF" in r["claim"]} == {"does not hold"}
+    assert {r["verdict"] for r in worse if "IMF" in r["claim"]} == {"contradicted"}
+    assert {r["family"] for r in rows} == {"primary", "secondary"} and all(r["p_holm"] >= r["p_value"] for r in rows)
+
+
+def test_p_values_are_written_with_significant_digits():
+    assert [format_p(p) for p in (0.0044, 3.14e-06, 0.35, math.nan)] == ["0.0044", "3.1e-06", "0.35", "-"]
+    rows = table1_claims(synthetic_runs(0.5), "p", (0.0, 0.3, 0.5, 0.7))
+    text = claims_markdown(rows)
+    assert "| p | 0 |" not in text and " 0.000 " not in text and "| p (Holm) |" in text and "| detectable |" in text
 
 
 def test_the_grid_is_declared():
@@ -85,9 +93,11 @@ def test_study_quick_end_to_end(tmp_path, monkeypatch, capsys):
     out = tmp_path / "study"
     assert main(["study", "--quick", "--out", str(out)]) == 0
     rows = list(csv.DictReader(open(out / "claims.csv")))
-    # 4 test-error claims and one convergence claim per damage level of each cell
-    assert tuple(rows[0]) == COLUMNS and len(rows) == sum(5 * len(SCALES[scale]["damages"]) for _, scale in GRID)
-    assert {r["verdict"] for r in rows} <= {"holds", "does not hold", "inconclusive"}
+    # 4 test-error claims and one convergence claim per damage level of each cell; the trainings of
+    # test_damage are the same at every level: one convergence claim
+    assert tuple(rows[0]) == COLUMNS and len(rows) == sum((4 + (p != "test_damage")) * len(SCALES[s]["damages"])
+                                                          + (p == "test_damage") for p, s in GRID)
+    assert {r["verdict"] for r in rows} <= set(VERDICTS) and all(r["p_value"] != "0.0" for r in rows)
     header = open(out / "paper@full" / "table1.csv").readline()
     assert open(out / "best_table1.csv").readline() == header  # in table1.csv's format
     choice = json.loads((out / "choice.json").read_text())
@@ -111,6 +121,9 @@ def test_study_quick_end_to_end(tmp_path, monkeypatch, capsys):
     assert "| right | DMF | " in (out / "modality_dropout@reduced.md").read_text()
     assert any("[tuning] 5/5 trainings done" in line and "the tuning's ETA" in line for line in output)
     assert main(["study", "--protocols", "paper@huge", "--out", str(tmp_path / "x")]) == 2
+    before = (out / "claims.csv").read_text()
+    (out / "claims.csv").unlink()
+    assert render_claims(out, quick=True, log=lambda line: None) and (out / "claims.csv").read_text() == before
 
 
 def test_a_table_of_some_damage_levels_puts_the_papers_figures_in_their_columns():

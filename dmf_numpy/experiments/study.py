@@ -8,10 +8,11 @@ The protocol ``regularized`` is the one search of the grid: first :func:`run_tun
 candidates of :data:`TUNING` once each into ``out_dir/tuning/`` and picks one on the validation
 split (``tuning.csv``, ``tuning.json``); then all three models get it. Then:
 
-- ``claims.csv``: every claim of Table 1 and Fig. 4 under every protocol, with the effect, its
-  95 % confidence interval, the paired t-test's p-value and a verdict
+- ``claims.csv``: every claim of Table 1 and Fig. 4 under every protocol, with its family, the
+  effect, its 95 % confidence interval, the paired t-test's p-value, Holm's adjustment of it
+  within the family, the verdict that rests on it and the smallest effect the cell could detect
   (:func:`dmf_numpy.experiments.claims.table1_claims`);
-- ``claims.md``: the verdicts counted per protocol, and every claim as a table;
+- ``claims.md``: the verdicts counted per protocol and family, and every claim as a table;
 - ``claims.png``: the effects and their intervals, by protocol;
 - ``modality_dropout@<scale>.csv`` and ``.md``: what modality dropout changes against the
   committed protocol, per model, damage level and test input
@@ -22,7 +23,8 @@ split (``tuning.csv``, ``tuning.json``); then all three models get it. Then:
 
 The grid (:data:`PROTOCOLS`, :data:`GRID`) and its scales (:data:`SCALES`) are declared here,
 with the reductions the compute budget asks for. Interrupted? Run the same command again: every
-finished epoch of every training is kept.
+finished epoch of every training is kept. :func:`render_claims` writes the claims' reports again
+from the runs' histories alone, without training.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from ..datasets.halves import MNIST_TRAIN_COUNT
 from ..datasets.mnist import load_mnist
 from ..files import write_csv, write_json, write_text
 from ..training.loop import format_seconds
-from .claims import COLUMNS, EFFECT_COLUMNS, protocol_effects, table1_claims
+from .claims import COLUMNS, EFFECT_COLUMNS, FAMILIES, VERDICTS, protocol_effects, table1_claims
 from .common import holds_output_folder, new_figure, save_figure
 from .table1 import DAMAGES, MODELS, run_table1, run_trainings
 from .train_run import TrainConfig
@@ -205,10 +207,7 @@ def run_study(out_dir, *, quick=False, jobs=1, data_dir=None, grid=None, log=pri
                                   for n in cells}, jobs)
         log(f"[study] {number}/{len(cells)} protocols done in {format_seconds(time.perf_counter() - start)}; "
             f"the study's ETA {format_seconds(eta)}")
-    write_csv(out_dir / "claims.csv", [{k: _rounded(row[k]) for k in COLUMNS} for row in rows], list(COLUMNS))
-    write_text(out_dir / "claims.md", claims_markdown(rows))
-    plot_claims(rows, out_dir / "claims.png")
-    write_modality_dropout_report(runs_of, out_dir, log)
+    write_claims(out_dir, rows, runs_of, log)
     # The choice is made among the protocols trained on the most images (their validation errors compare).
     most = max(scores.values(), key=_images)["training_images"]
     candidates = {n: v for n, v in scores.items() if v["training_images"] == most}
@@ -219,6 +218,45 @@ def run_study(out_dir, *, quick=False, jobs=1, data_dir=None, grid=None, log=pri
                                          f"trained on the most images ({most}); the test set chose nothing",
                                          "validation": scores, "tuned": tuned, "quick": quick})
     log(f"[study] wrote {out_dir}/claims.csv, claims.png, best_table1.csv ({best}, chosen on validation)")
+    return rows
+
+
+def write_claims(out_dir, rows, runs_of, log=print):
+    """Write ``claims.csv``, ``claims.md``, ``claims.png`` and the modality dropout reports of
+    ``rows`` (:func:`~dmf_numpy.experiments.claims.table1_claims`) and ``runs_of`` (each cell's
+    :func:`read_runs`) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    write_csv(out_dir / "claims.csv", [{k: _rounded(row[k], k) for k in COLUMNS} for row in rows], list(COLUMNS))
+    write_text(out_dir / "claims.md", claims_markdown(rows))
+    plot_claims(rows, out_dir / "claims.png")
+    write_modality_dropout_report(runs_of, out_dir, log)
+
+
+def render_claims(out_dir, *, grid=None, quick=False, log=print):
+    """Write the claims' reports again (:func:`write_claims`) from the histories of the finished
+    runs under ``out_dir``, without training: after a change to the verdicts, say. Every cell of
+    ``grid`` (default :data:`GRID`) must hold all its runs, finished; ``best_table1.csv`` and
+    ``choice.json`` are left as they are.
+
+    Returns
+    -------
+    list of dict
+        The rows of ``claims.csv``.
+    """
+    out_dir, rows, runs_of = Path(out_dir), [], {}
+    for protocol, scale in grid or GRID:
+        name, spec = protocol_name(protocol, scale), QUICK if quick else SCALES[scale]
+        runs_of[name] = runs = read_runs(out_dir / name)
+        damages = SCALES[scale]["damages"]
+        config = json.loads((out_dir / name / "config.json").read_text(encoding="utf-8"))["train_config"]
+        expected = {(m, d, s) for m in MODELS for d in damages for s in range(spec["seeds"])}
+        unfinished = sorted(k for k in expected if k not in runs or len(runs[k]) != config["epochs"])
+        if unfinished or set(runs) != expected:
+            raise UserError(f"{out_dir / name}: runs missing or unfinished ({unfinished[:3]} ...); run the study "
+                            "to finish them")
+        rows += table1_claims(runs, name, damages)
+    write_claims(out_dir, rows, runs_of, log)
+    log(f"[study] wrote {out_dir}/claims.csv, claims.md, claims.png from {len(runs_of)} cells' histories")
     return rows
 
 
@@ -261,12 +299,12 @@ def write_modality_dropout_report(runs_of, out_dir, log):
             continue
         effects = protocol_effects(base, other, SCALES[scale]["damages"])
         write_csv(out_dir / f"modality_dropout@{scale}.csv",
-                  [{k: _rounded(row[k]) for k in EFFECT_COLUMNS} for row in effects], list(EFFECT_COLUMNS))
+                  [{k: _rounded(row[k], k) for k in EFFECT_COLUMNS} for row in effects], list(EFFECT_COLUMNS))
         write_text(out_dir / f"modality_dropout@{scale}.md", effects_markdown(
             effects, f"**Modality dropout ({PROTOCOLS['modality_dropout']['modality_dropout']:.0%} of the training "
                      f"samples lose x or y) against the committed protocol, at the scale {scale!r}.** Test error (%) "
                      "with modality dropout, then without; the change (with - without) and its 95 % interval over "
-                     "paired seeds. The committed protocol never sees a modality missing in training, yet its "
+                     "paired seeds, each cell on its own (no correction for multiplicity). The committed protocol never sees a modality missing in training, yet its "
                      "'right only' and 'left only' tests zero-fill one."))
         log(f"[study] wrote {out_dir}/modality_dropout@{scale}.md")
 
@@ -289,29 +327,52 @@ def effects_markdown(effects, title):
     return "\n".join(lines) + "\n"
 
 
+def format_p(p):
+    """A p-value with two significant digits (0.0044, 3.1e-06; never 0.0), "-" where undefined."""
+    return "-" if math.isnan(p) else f"{p:.2g}"
+
+
 def claims_markdown(rows):
-    """``claims.md``: the verdicts counted per protocol, then every claim of each protocol."""
+    """``claims.md``: the families, the verdicts counted per protocol and family, then every
+    claim of each protocol."""
     protocols = list(dict.fromkeys(r["protocol"] for r in rows))
-    verdicts = ("holds", "does not hold", "inconclusive")
     lines = ["**The paper's claims, by protocol.** Each claim compares DMF with IMF or EMF over paired seeds: "
-             "the effect is the mean difference (DMF - other; negative: DMF better), with its 95 % interval and "
-             "the paired t-test's p-value.", "",
-             "| protocol | " + " | ".join(verdicts) + " |", "|---|" + "---|" * len(verdicts)]
+             "the effect is the mean difference (DMF - other; negative: DMF better), with its 95 % interval, "
+             "the paired t-test's p-value, and that p-value adjusted by Holm's procedure within its family and "
+             "protocol. The verdict rests on the adjusted p-value (below 0.05: *holds* when DMF is better, "
+             "*contradicted* when it is worse; else *not supported (inconclusive)*). 'detectable' is the smallest "
+             "effect the cell could detect with 80 % power at its seed count and observed spread, "
+             "(t_0.975 + t_0.8) s_d / sqrt(n), before the correction.", "",
+             "The families, declared before the verdicts:", ""]
+    lines += [f"- {family}: {text}" for family, text in FAMILIES.items()]
+    lines += ["", "The protocols ran different numbers of seeds (n): their verdict counts do not compare; their "
+              "effects and intervals do.", "",
+              "| protocol | n | family | claims | " + " | ".join(VERDICTS) + " |",
+              "|---|---|---|---|" + "---|" * len(VERDICTS)]
     for protocol in protocols:
-        mine = [r["verdict"] for r in rows if r["protocol"] == protocol]
-        lines.append(f"| {protocol} | " + " | ".join(str(mine.count(v)) for v in verdicts) + " |")
+        for family in FAMILIES:
+            mine = [r for r in rows if r["protocol"] == protocol and r["family"] == family]
+            verdicts = [r["verdict"] for r in mine]
+            lines.append(f"| {protocol} | {mine[0]['n_seeds']} | {family} | {len(mine)} | "
+                         + " | ".join(str(verdicts.count(v)) for v in VERDICTS) + " |")
     for protocol in protocols:
-        lines += ["", f"**{protocol}**", "", "| claim | verdict | effect | 95 % interval | p |",
-                  "|---|---|---|---|---|"]
+        lines += ["", f"**{protocol}**", "",
+                  "| claim | family | verdict | effect | 95 % interval | p | p (Holm) | detectable |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r in (r for r in rows if r["protocol"] == protocol):
             interval = "-" if math.isnan(r["ci_low"]) else f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
-            p_value = "-" if math.isnan(r["p_value"]) else f"{r['p_value']:.3f}"
-            lines.append(f"| {r['claim']} | {r['verdict']} | {r['effect']:.2f} | {interval} | {p_value} |")
+            mde = "-" if math.isnan(r["min_detectable_effect"]) else f"{r['min_detectable_effect']:.2f}"
+            lines.append(f"| {r['claim']} | {r['family']} | {r['verdict']} | {r['effect']:.2f} | {interval} | "
+                         f"{format_p(r['p_value'])} | {format_p(r['p_holm'])} | {mde} |")
     return "\n".join(lines) + "\n"
 
 
-def _rounded(value):
-    return round(value, 4) if isinstance(value, float) and math.isfinite(value) else value
+def _rounded(value, column=None):
+    """A value for a CSV: p-values with three significant digits (never 0.0), other floats to 4
+    decimals."""
+    if not (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return float(f"{value:.3g}") if column in ("p_value", "p_holm") else round(value, 4)
 
 
 def plot_claims(rows, path):
