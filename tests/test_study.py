@@ -4,6 +4,8 @@ Fig. 4 from runs, and `dmf-numpy study --quick` end to end."""
 import csv
 import json
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,3 +172,16 @@ def test_the_studys_eta_extrapolates_each_models_measured_pace_to_the_cells_left
     started = {key: history[:1] for key, history in synthetic_runs(0.0, seeds=2).items()}  # 1 of 3 epochs run
     assert cell_work({"subset": 300, "epochs": 3}, 2, DAMAGES, runs=started) == {m: 2 * 4 * 2 * 300
                                                                                 for m in ("emf", "imf", "dmf")}
+
+
+@pytest.mark.slow
+def test_the_committed_study_re_renders_from_its_histories_without_data_or_training(tmp_path, monkeypatch):
+    committed = Path(__file__).resolve().parents[1] / "results" / "study"
+    shutil.copytree(committed, tmp_path / "study")
+    (tmp_path / "no-data").mkdir()
+    monkeypatch.setenv("DMF_NUMPY_DATA", str(tmp_path / "no-data"))  # nothing to train on: nothing may be trained
+    assert main(["study", "--jobs", "1", "--out", str(tmp_path / "study")]) == 0
+    for path in sorted(committed.rglob("*")):
+        if path.is_file():
+            assert (tmp_path / "study" / path.relative_to(committed)).read_bytes() == path.read_bytes(), path
+    assert not list((tmp_path / "study").rglob("comparison.md"))  # each protocol is compared in the claims
