@@ -43,3 +43,33 @@ def expect(student, reference, what, mistakes=()):
     if not np.all(np.isfinite(a)):
         raise Wrong(f"{what}: NaN or infinite values")
     raise Wrong(f"{what}: wrong values (largest difference {np.max(np.abs(a - reference)):.3g})")
+
+
+def name_list(names):
+    """``"A"``, ``"A and B"``, ``"A, B and C"``."""
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def names_shapes_dtypes(grads, params):
+    """The problems of a dict of gradients as a container: missing or extra names, values that
+    are not float64 numpy arrays of their parameter's shape. Empty when there is none."""
+    problems = []
+    missing = [name for name in params if name not in grads]
+    extra = [str(name) for name in grads if name not in params]
+    if missing:
+        problems.append(f"missing {name_list(missing)}")
+    if extra:
+        problems.append(f"unexpected {name_list(extra)} (one gradient per parameter, named as the parameter)")
+    for name in params:
+        value = grads.get(name)
+        if name in missing:
+            continue
+        if not isinstance(value, np.ndarray):
+            problems.append(f"{name} is a {type(value).__name__}, expected a float64 numpy array")
+        elif value.shape != params[name].shape:
+            problems.append(f"{name} has shape {value.shape}, expected {params[name].shape} (the shape of "
+                            f"{name}{', 1-D like the bias' if params[name].ndim == 1 else ''})")
+        elif value.dtype != np.float64:
+            problems.append(f"{name} is {value.dtype}, expected float64")
+    return problems

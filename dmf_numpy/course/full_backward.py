@@ -26,8 +26,7 @@ Each values item judges only the cases in which it has tensors (a crash at L = 1
 a tower nor the chain, which have none there), and reads a tensor whatever its container: a
 gradient of the right values in the wrong shape or dtype fails item 0 only.
 
-The judging helpers below (:func:`gradients_dict`, :func:`names_shapes_dtypes`,
-:func:`tensor_hint`, :func:`level_hint`, ...) also serve :mod:`.three_modalities`.
+The judging helpers below (:func:`gradients_dict`, :func:`tensor_hint`, :func:`level_hint`, ...) also serve :mod:`.three_modalities`.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core import one_page
-from .compare import as_array, same
+from .compare import as_array, name_list, names_shapes_dtypes, same
 from .report import Item
 
 NAME = "backward-full"
@@ -363,36 +362,6 @@ def gradients_dict(value, function):
     if not isinstance(value, dict):
         return None, f"{function} returned {type(value).__name__}, expected a dict of gradients"
     return value, ""
-
-
-def name_list(names):
-    """``"A"``, ``"A and B"``, ``"A, B and C"``."""
-    names = list(names)
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def names_shapes_dtypes(grads, params):
-    """The problems of a dict of gradients as a container: missing or extra names, values that
-    are not float64 numpy arrays of their parameter's shape. Empty when there is none."""
-    problems = []
-    missing = [name for name in params if name not in grads]
-    extra = [str(name) for name in grads if name not in params]
-    if missing:
-        problems.append(f"missing {name_list(missing)}")
-    if extra:
-        problems.append(f"unexpected {name_list(extra)} (one gradient per parameter, named as the parameter)")
-    for name in params:
-        value = grads.get(name)
-        if name in missing:
-            continue
-        if not isinstance(value, np.ndarray):
-            problems.append(f"{name} is a {type(value).__name__}, expected a float64 numpy array")
-        elif value.shape != params[name].shape:
-            problems.append(f"{name} has shape {value.shape}, expected {params[name].shape} (the shape of "
-                            f"{name}{', 1-D like the bias' if params[name].ndim == 1 else ''})")
-        elif value.dtype != np.float64:
-            problems.append(f"{name} is {value.dtype}, expected float64")
-    return problems
 
 
 def real_numbers(value):

@@ -32,7 +32,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..core import one_page as ref
-from .compare import expect
+from .compare import expect, names_shapes_dtypes
 from .exercises import EXERCISES, TIERS
 from .report import Item, Report, Wrong
 from .sandbox import ITEM_SECONDS, Student, StudentError
@@ -202,15 +202,11 @@ def check_whole_pass(around):
             return value
 
         value, grads = loss()
-        if not isinstance(grads, dict) or set(grads) != set(params):
-            missing = sorted(set(params) - set(grads)) if isinstance(grads, dict) else sorted(params)
-            extra = sorted(set(grads) - set(params)) if isinstance(grads, dict) else []
-            raise Wrong(f"the gradients' names: missing {missing}" + (f", unexpected {extra}" if extra else ""))
-        for name in sorted(params):
-            g = np.asarray(grads[name])
-            if g.shape != params[name].shape or g.dtype != np.float64:
-                raise Wrong(f"the gradient of {name} is {g.dtype} {g.shape}; it must have the parameter's shape "
-                            f"and dtype, float64 {params[name].shape}")
+        problems = (names_shapes_dtypes(grads, params) if isinstance(grads, dict)
+                    else [f"a {type(grads).__name__}, expected a dict of them"])
+        if problems:
+            raise Wrong(f"the gradients: {'; '.join(problems[:4])}. Each must have the parameter's shape and dtype, "
+                        "float64, and its name")
         errors = directional_errors(lambda: float(loss()[0]), params, grads, rng)
         worst = max(errors, key=errors.get)
         if not errors[worst] < BOUND:

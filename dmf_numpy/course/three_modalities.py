@@ -36,10 +36,10 @@ import inspect
 import numpy as np
 
 from ..core import one_page
-from .compare import same
+from .compare import names_shapes_dtypes, same
 from .full_backward import (DEFINITIONS, UPSTREAM, Case, as_shaped, counterpart_names, depth, explain,
-                            gradients_dict, names_shapes_dtypes, real_numbers, right_and_wrong, safely, same_shaped,
-                            telling_case, tensor_hint, unequal_sizes)
+                            gradients_dict, real_numbers, right_and_wrong, safely, same_shaped, telling_case,
+                            tensor_hint, unequal_sizes)
 from .report import Item
 
 NAME = "three-modalities"
