@@ -152,23 +152,33 @@ def check_tensors(loss, tensors, analytic, *, step=5e-3, max_entries=None, seed=
     floor = _FLOOR * max(1.0, abs(loss()))
     errors = {}
     for name, array in tensors.items():
-        flat = array.reshape(-1)  # a view: writing to it perturbs the live array
-        entries = np.arange(flat.size)
-        if max_entries is not None and flat.size > max_entries:
-            entries = np.sort(rng.choice(flat.size, size=max_entries, replace=False))
-        numeric = np.empty(entries.size)
-        for k, i in enumerate(entries):
-            original = flat[i]
-            loss_at = {}
-            for offset in (-2, -1, 1, 2):
-                flat[i] = original + offset * step
-                loss_at[offset] = loss()
-            flat[i] = original
-            numeric[k] = (8 * (loss_at[1] - loss_at[-1]) - (loss_at[2] - loss_at[-2])) / (12 * step)
+        entries = np.arange(array.size)
+        if max_entries is not None and array.size > max_entries:
+            entries = np.sort(rng.choice(array.size, size=max_entries, replace=False))
+        numeric = numerical_derivatives(loss, array, entries, step)
         exact = analytic[name].reshape(-1)[entries]
         rel = np.abs(exact - numeric) / np.maximum(np.abs(exact) + np.abs(numeric), floor)
         errors[name] = float(rel.max())
     return errors
+
+
+def numerical_derivatives(loss, array, entries, step):
+    """dε/d(array.flat[i]) for each i of ``entries``, by the centered five-point difference
+    (8 (ε(+h) - ε(-h)) - (ε(+2h) - ε(-2h))) / 12h; ``array`` is perturbed in place and restored.
+
+    ``loss() -> float`` is computed from the current values of ``array``. Returns (len(entries),).
+    """
+    flat = array.reshape(-1)  # a view: writing to it perturbs the live array
+    numeric = np.empty(len(entries))
+    for k, i in enumerate(entries):
+        original = flat[i]
+        loss_at = {}
+        for offset in (-2, -1, 1, 2):
+            flat[i] = original + offset * step
+            loss_at[offset] = loss()
+        flat[i] = original
+        numeric[k] = (8 * (loss_at[1] - loss_at[-1]) - (loss_at[2] - loss_at[-2])) / (12 * step)
+    return numeric
 
 
 def worst_error(errors):

@@ -36,6 +36,7 @@ import inspect
 import numpy as np
 
 from ..core import one_page
+from ..core.gradcheck import numerical_derivatives
 from .compare import names_shapes_dtypes, same
 from .full_backward import (DEFINITIONS, UPSTREAM, Case, as_shaped, counterpart_names, depth, explain,
                             gradients_dict, real_numbers, right_and_wrong, safely, same_shaped, telling_case,
@@ -306,22 +307,12 @@ def cases(rng):
 # ------------------------------------------------------------------ finite differences
 
 def numerical_gradients(p, inputs, labels, eps=EPS):
-    """dE/dp of the reference loss for every parameter, by centered differences
-    (E(p + eps) - E(p - eps)) / (2 eps), entry by entry, on float64 copies of ``p``."""
+    """dE/dp of the reference loss for every parameter, by centered differences entry by entry
+    (:func:`dmf_numpy.core.gradcheck.numerical_derivatives`), on float64 copies of ``p``."""
     p = {name: np.array(value, dtype=np.float64) for name, value in p.items()}
-    grads = {}
-    for name, array in p.items():
-        flat, numeric = array.reshape(-1), np.empty(array.size)  # flat is a view: writing to it moves p
-        for i in range(flat.size):
-            original = flat[i]
-            flat[i] = original + eps
-            above = reference_loss(p, inputs, labels)
-            flat[i] = original - eps
-            below = reference_loss(p, inputs, labels)
-            flat[i] = original
-            numeric[i] = (above - below) / (2 * eps)
-        grads[name] = numeric.reshape(array.shape)
-    return grads
+    return {name: numerical_derivatives(lambda: reference_loss(p, inputs, labels), array, range(array.size),
+                                        eps).reshape(array.shape)
+            for name, array in p.items()}
 
 
 def close(value, numeric):
@@ -329,7 +320,7 @@ def close(value, numeric):
     differences ``numeric``: every entry within |g - n| <= BOUND * max(|g| + |n|, FLOOR).
 
     Round-off makes the differences wrong by up to about 5e-10 (a few ulps of a loss of order
-    one, divided by 2 EPS); the floor holds the entries that nearly cancel over the batch to an
+    one, divided by the step EPS); the floor holds the entries that nearly cancel over the batch to an
     absolute error of BOUND * FLOOR = 1e-8, twenty times that, and the right gradients of the
     tests stay below a relative error of 1e-6. A missing term of Eqs. 5-8 is off by orders of
     magnitude more.
