@@ -40,11 +40,11 @@ from ..core.errors import UserError
 from ..datasets.halves import MNIST_TRAIN_COUNT
 from ..datasets.mnist import load_mnist
 from ..files import write_csv, write_json, write_text
-from ..training.loop import format_seconds, refuse_existing_run
+from ..training.loop import format_seconds
 from .claims import COLUMNS, EFFECT_COLUMNS, FAMILIES, VERDICTS, protocol_effects, table1_claims
 from .common import holds_output_folder, new_figure, save_figure
-from .table1 import DAMAGES, MODELS, run_table1, run_trainings
-from .train_run import TrainConfig, finished_run
+from .table1 import DAMAGES, MODELS, read_finished, run_table1, train_unfinished
+from .train_run import TrainConfig
 
 #: The placeholder of a protocol whose overrides the tuning chooses (:func:`run_tuning`).
 TUNED = "chosen on validation by the tuning"
@@ -140,18 +140,14 @@ def run_tuning(out_dir, *, quick=False, jobs=1, data_dir=None, log=print):
     """
     out_dir, names = Path(out_dir), list(TUNING)
     configs = [TrainConfig(**TUNING_RUN, **cell_settings(TUNING[name], "full", quick)) for name in names]
-    results = [finished_run(out_dir / name, config) for name, config in zip(names, configs)]  # read, not trained
-    todo = [k for k, result in enumerate(results) if result is None]
-    for k in todo:  # a history that lost its checkpoint before the end: refused before any training
-        refuse_existing_run(out_dir / names[k], resume=True)
+    run_dirs = [out_dir / name for name in names]
+    results, todo = read_finished(run_dirs, configs)
     log(f"[tuning] {len(names)} candidates for DMF's left+right error at 0 % damage, chosen on validation: "
         + ", ".join(names) + (f"; {len(names) - len(todo)} already finished" if len(todo) < len(names) else ""))
     if todo:
         load_mnist(data_dir)  # find the data once, before the workers start
-        jobs_list = [(j, configs[k].to_dict(), data_dir, out_dir / names[k], f"study tuning ({names[k]})")
-                     for j, k in enumerate(todo)]
-        for k, result in zip(todo, run_trainings(jobs_list, jobs, log, label="tuning", whole="the tuning")):
-            results[k] = result
+        train_unfinished(results, todo, configs, run_dirs, [f"study tuning ({name})" for name in names], data_dir,
+                         jobs, log, label="tuning", whole="the tuning")
     rows = [{"candidate": name, "settings": json.dumps(TUNING[name], sort_keys=True),
              "epochs": len(result["history"]),
              "val_error_left_right": round(result["history"][-1]["val_error"]["left+right"], 4)}

@@ -134,6 +134,25 @@ def run_trainings(jobs, n_workers, log, label="table 1", whole="the table"):
     return results
 
 
+def read_finished(run_dirs, configs):
+    """``(results, todo)``: each finished run's result, read from its history without training
+    (None for the others), and the indices of the runs still to train. A run whose history stops
+    early and has lost its checkpoint is refused here, before anything is trained."""
+    results = [finished_run(d, c) for d, c in zip(run_dirs, configs)]
+    todo = [k for k, r in enumerate(results) if r is None]
+    for k in todo:
+        refuse_existing_run(run_dirs[k], resume=True)
+    return results, todo
+
+
+def train_unfinished(results, todo, configs, run_dirs, commands, data_dir, jobs, log, **labels):
+    """Train the runs ``todo`` (:func:`run_trainings`, ``jobs`` at a time; ``labels`` its
+    ``label`` and ``whole``) and put their results into ``results``."""
+    jobs_list = [(j, configs[k].to_dict(), data_dir, run_dirs[k], commands[k]) for j, k in enumerate(todo)]
+    for k, result in zip(todo, run_trainings(jobs_list, jobs, log, **labels)):
+        results[k] = result
+
+
 def summarize(results):
     """Mean and std over seeds of the final test error.
 
@@ -302,10 +321,7 @@ def _run_table1(out_dir, configs, base, seeds, damages, jobs, quick, data_dir, c
     refuse_other_settings(out_dir / "config.json", base, key="train_config", kind="Table 1 ")
     reference = _reference_table(compare, out_dir, quick, base)
     run_dirs = [out_dir / "runs" / c.run_name for c in configs]
-    results = [finished_run(d, c) for d, c in zip(run_dirs, configs)]  # read, not trained
-    todo = [k for k, r in enumerate(results) if r is None]
-    for k in todo:  # a history that lost its checkpoint before the end: refused before any training
-        refuse_existing_run(run_dirs[k], resume=True)
+    results, todo = read_finished(run_dirs, configs)
     run_info = {
         "command": command,
         "seeds": list(range(seeds)), "damages": damages, "models": list(MODELS),
@@ -320,16 +336,13 @@ def _run_table1(out_dir, configs, base, seeds, damages, jobs, quick, data_dir, c
             configs) else ""
         log(f"Table 1: {len(configs)} trainings ({seeds} seed(s) × {len(damages)} damage levels × "
             f"EMF, IMF, DMF), {base['epochs']} epochs each, {jobs} at a time, into {out_dir}/{finished}")
-        jobs_list = [(j, configs[k].to_dict(), data_dir, run_dirs[k], f"{command} ({configs[k].run_name})")
-                     for j, k in enumerate(todo)]
         try:
-            trained = run_trainings(jobs_list, jobs, log)
+            train_unfinished(results, todo, configs, run_dirs, [f"{command} ({c.run_name})" for c in configs],
+                             data_dir, jobs, log)
         except KeyboardInterrupt:
             log(f"[table 1] interrupted; every finished epoch is saved in {out_dir}/runs/: "
                 "resume with the same command")
             raise
-        for k, result in zip(todo, trained):
-            results[k] = result
     else:
         log(f"Table 1: all {len(configs)} runs in {out_dir}/runs/ are finished: the table and figure are "
             "rendered from their histories, nothing is trained")
