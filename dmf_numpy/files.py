@@ -59,7 +59,7 @@ def _alive(pid):
     return True
 
 
-def _remove_stale_temporaries(path):
+def remove_stale_temporaries(path):
     """Delete the temporary files of ``path`` left by processes that no longer run."""
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         pid = stale.name[len(path.name) + 2:-len(".tmp")]
@@ -79,7 +79,7 @@ def atomic_path(path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(path)
+    remove_stale_temporaries(path)
     tmp = _temporary_name(path, os.getpid())
     try:
         yield tmp

@@ -33,7 +33,7 @@ from ..core.errors import UserError
 from ..core.fusion import FusionNet
 from ..core.generative import GenerativeDMF
 from ..core.ops import softmax, softmax_cross_entropy
-from ..files import _remove_stale_temporaries, check_writable, write_csv, write_json
+from ..files import check_writable, remove_stale_temporaries, write_csv, write_json
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .optim import check_lr, check_lr_decay, check_momentum, check_optimizer, decayed_lr, make_optimizer
 
@@ -432,7 +432,7 @@ def repair_history(out_dir, history):
     """
     out_dir = Path(out_dir)
     for name in (CHECKPOINT, HISTORY_JSON, HISTORY_CSV):
-        _remove_stale_temporaries(out_dir / name)
+        remove_stale_temporaries(out_dir / name)
     if not history:
         return False
     try:
