@@ -73,3 +73,9 @@ def names_shapes_dtypes(grads, params):
         elif value.dtype != np.float64:
             problems.append(f"{name} is {value.dtype}, expected float64")
     return problems
+
+
+def shapes_do_not_fit(message):
+    """Whether an exception's ``message`` is NumPy's word for arrays whose shapes do not fit (a
+    matrix product, a broadcast), which the hints explain in their exercise's terms."""
+    return any(word in message for word in ("matmul", "shapes", "broadcast", "aligned"))

@@ -37,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core import one_page
-from .compare import as_array, name_list, names_shapes_dtypes, same
+from .compare import as_array, name_list, names_shapes_dtypes, same, shapes_do_not_fit
 from .report import Item
 
 NAME = "backward-full"
@@ -349,7 +349,7 @@ def describe_exception(error):
     type, as a child process reports one), and a word on shapes that do not fit."""
     builtin = type(error).__module__ == "builtins" and type(error) is not Exception
     text = f"{type(error).__name__}: {error}" if builtin else str(error)
-    if any(word in text for word in ("matmul", "shapes", "broadcast", "aligned")):
+    if shapes_do_not_fit(text):
         text += (" -- the shapes do not fit: a missing transpose (an error flows backwards through W^T), "
                  "or the arrays of another level or of the other tower?")
     return text

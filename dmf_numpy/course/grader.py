@@ -32,7 +32,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..core import one_page as ref
-from .compare import expect, names_shapes_dtypes
+from .compare import expect, names_shapes_dtypes, shapes_do_not_fit
 from .exercises import EXERCISES, TIERS
 from .report import Item, Report, Wrong
 from .sandbox import ITEM_SECONDS, Student, StudentError
@@ -49,16 +49,6 @@ class Check(NamedTuple):
     """The reference's functions plugged in for this item, so that their blanks cannot fail it."""
     plug_lines: bool = False
     """Also plug the reference's marked lines (Eqs. 3 and 4 of the forward pass)."""
-
-
-def student_value(function):
-    """Call the student's code; a failure there is this item's Wrong, with the student's message."""
-    def call(*args):
-        try:
-            return function(*args)
-        except StudentError as err:
-            raise Wrong(str(err)) from None
-    return call
 
 
 def random_shape(rng, rows=None, square=False):
@@ -352,7 +342,7 @@ def hint_for_failure(message, exercise):
     """A hint for an exception of the student's code, in the words of the exercise."""
     if "TODO" in message and "NotImplementedError" in message:
         return " -- still to be written"
-    if any(word in message for word in ("matmul", "shapes", "broadcast")):
+    if shapes_do_not_fit(message):
         if exercise == "forward":
             return (" -- the shapes do not fit: W is (size out, size in) and multiplies the layer below, one column "
                     "per sample; a bias is (size out,) and needs b[:, None] to reach every column")
