@@ -125,10 +125,16 @@ def decode(body):
     return unpack(tree, arrays)
 
 
-def send(fd, value):
+def send(fd, value, deadline=None):
+    """Write one message holding ``value`` to ``fd``; with a ``deadline`` (a ``time.monotonic()``
+    value), TimeoutError once it has passed."""
     data = encode(value)
     while data:
-        data = data[os.write(fd, data):]
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                raise TimeoutError
+        data = data[os.write(fd, data[:65536]):]
 
 
 def receive(fd, deadline=None):
