@@ -66,9 +66,11 @@ try:  # the package's modules load in a fraction of a second, in which a Ctrl-C 
     from .course.exercises import EXERCISES, TIERS
     from .course.sandbox import ITEM_SECONDS
     from .datasets.halves import DAMAGE_KINDS, check_damage
+    from .experiments.audiovisual import SEEDS as AUDIOVISUAL_SEEDS
     from .experiments.paper import PAPER_SIZES, SAMPLED_ENTRIES, gradcheck_setups
     from .experiments.path_experiment import run_path_experiment  # for its defaults; the command imports it again
     from .experiments.reconstruct import run_reconstruct
+    from .experiments.retrieval import SEEDS as RETRIEVAL_SEEDS
     from .experiments.train_run import DAMAGE_ON, TrainConfig
     from .files import check_writable, check_writable_file
     from .training.loop import TrainingDiverged, describe
@@ -229,7 +231,7 @@ def cmd_reconstruct(args):
 
 
 def cmd_retrieval(args):
-    """Table 3: cross-modal retrieval (I2T, T2I) on the Wikipedia features, DMF against CCA."""
+    """Table 3: cross-modal retrieval (I2T, T2I) on the Wikipedia features, DMF against IMF, EMF and CCA."""
     from .experiments.retrieval import run_retrieval
 
     run_retrieval(_out_folder(args.out), data_dir=args.data_dir, subset=tuple(args.subset) if args.subset else None,
@@ -456,7 +458,7 @@ def build_parser():
 
     p = commands.add_parser("retrieval", help="Table 3: cross-modal retrieval on the Wikipedia features",
                             description=cmd_retrieval.__doc__)
-    p.add_argument("--seeds", type=_positive_int, help="default: the experiment's, 3 (run_retrieval's seeds)")
+    p.add_argument("--seeds", type=_positive_int, help=f"default: the experiment's, {RETRIEVAL_SEEDS}")
     p.add_argument("--epochs", type=_positive_int,
                    help="default: the experiment's (dmf_numpy.experiments.retrieval.DMF_SETTINGS['epochs'])")
     p.add_argument("--subset", type=_positive_int, nargs=2, metavar=("N_ITEMS", "N_QUERIES"),
@@ -466,7 +468,7 @@ def build_parser():
 
     p = commands.add_parser("audiovisual", help="Table 2's protocol on spoken + written digits",
                             description=cmd_audiovisual.__doc__)
-    p.add_argument("--seeds", type=_positive_int, help="default: the experiment's, 3 (run_audiovisual's seeds)")
+    p.add_argument("--seeds", type=_positive_int, help=f"default: the experiment's, {AUDIOVISUAL_SEEDS}")
     p.add_argument("--epochs", type=_positive_int,
                    help="default: the experiment's (dmf_numpy.experiments.audiovisual.SETTINGS['epochs'])")
     p.add_argument("--subset", type=_positive_int, help="keep recordings 0..SUBSET-1 of every speaker and digit")

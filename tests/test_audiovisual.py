@@ -1,6 +1,7 @@
 """The audio-visual experiment: pairing clips with images, EMF/IMF/DMF in the encoder-decoder
 framework (gradients checked), the input conditions, and the run end to end on a subset."""
 
+import csv
 import json
 
 import numpy as np
@@ -101,3 +102,11 @@ def test_run_audiovisual_end_to_end_on_a_subset(tmp_path):
     assert rows[0] == "model,condition,accuracy_mean,accuracy_std,n_seeds" and len(rows) == 1 + 3 * len(ROWS)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["per_seed"] == result["per_seed"] and saved["settings"]["shared_dims"] == [16, 8]
+    assert saved["reproducibility"]["numpy"] == np.__version__ and "kernel" in saved["reproducibility"]["blas"]
+    claims = list(csv.DictReader(open(tmp_path / "claims.csv")))
+    assert [(r["claim"], r["family"]) for r in claims] == (
+        [(f"DMF > {o}, {c}", "table2") for c in CONDITIONS for o in ("EMF", "IMF")] + [("DMF > raw SVM, A+V", "context")])
+    for r in claims:  # the effect is DMF's mean accuracy minus the other's, over the paired seeds
+        other, condition = r["claim"][len("DMF > "):].split(", ")
+        effect = np.mean([s["DMF"][condition] - s[other][condition] for s in result["per_seed"]])
+        assert float(r["effect"]) == pytest.approx(effect, abs=1e-4) and float(r["p_holm"]) >= float(r["p_value"])

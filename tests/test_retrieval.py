@@ -1,12 +1,13 @@
 """Table 3 machinery: average precision, cosine similarity, standardization, the CCA baseline,
 and the retrieval run end to end on the real Wikipedia features (when present)."""
 
+import csv
 import json
 
 import numpy as np
 import pytest
 
-from dmf_numpy.experiments.retrieval import (CCA, PAPER_TABLE3, average_precision, cosine_similarity,
+from dmf_numpy.experiments.retrieval import (CCA, ENCODERS, PAPER_TABLE3, average_precision, cosine_similarity,
                                  cross_modal_map, mean_average_precision, run_retrieval, standardize)
 
 from helpers import SHARED_DATA as SHARED
@@ -136,7 +137,16 @@ def test_run_retrieval_end_to_end_on_a_subset(tmp_path):
     table = (tmp_path / "table3.md").read_text()
     assert "| I2T |" in table and f"{PAPER_TABLE3['DMF']['T2I']:.4f}" in table and "Subset" in table
     rows = (tmp_path / "table3.csv").read_text().splitlines()
-    assert rows[0] == "method,direction,map_mean,map_std,n_seeds,paper_map" and len(rows) == 5
+    assert rows[0] == "method,direction,map_mean,map_std,n_seeds,paper_map" and len(rows) == 1 + 2 * 4
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["dmf"]["per_seed"] == result["dmf"]["per_seed"]
+    assert all(saved[e]["per_seed"] == result[e]["per_seed"] and len(result[e]["per_seed"]) == 2 for e in ENCODERS)
+    assert result["imf"]["per_seed"] != result["dmf"]["per_seed"]  # the encoders differ
+    claims = list(csv.DictReader(open(tmp_path / "claims.csv")))
+    assert [(r["claim"], r["family"]) for r in claims] == (
+        [(f"DMF > {o}, {d}", "table3") for d in ("I2T", "T2I") for o in ("IMF", "EMF", "CCA")]
+        + [(f"DMF > the paper's DMF ({PAPER_TABLE3['DMF'][d]:g}), {d}", "context") for d in ("I2T", "T2I")])
+    for r in claims:  # DMF's mean, from the per-seed scores, in every claim
+        direction = r["claim"].split(", ")[-1]
+        assert float(r["dmf_mean"]) == pytest.approx(result["dmf"]["mean"][direction], abs=1e-4)
+    assert "| DMF > CCA, I2T | table3 |" in (tmp_path / "claims.md").read_text()
     assert saved["dmf_settings"]["epochs"] == 3 and saved["dmf_settings"]["shared_dims"] == [16, 8]

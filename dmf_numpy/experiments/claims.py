@@ -144,6 +144,19 @@ def paired_verdict(dmf, other, confidence=0.95):
             "min_detectable_effect": mde, "n_seeds": n}
 
 
+def format_p(p):
+    """A p-value with two significant digits (0.0044, 3.1e-06; never 0.0), "-" where undefined."""
+    return "-" if math.isnan(p) else f"{p:.2g}"
+
+
+def csv_value(value, column=None):
+    """A value for a CSV: p-values (the columns ``p_value``, ``p_holm``) with three significant
+    digits (never 0.0), other finite floats to 4 decimals, the rest as it is."""
+    if not (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return float(f"{value:.3g}") if column in ("p_value", "p_holm") else round(value, 4)
+
+
 def log_loss_gap(dmf_history, imf_history):
     """Fig. 4's claim for one seed: the mean over the epochs of log10 of DMF's training loss minus
     IMF's (negative: DMF's loss is lower along the way)."""
@@ -193,12 +206,74 @@ def table1_claims(runs, protocol, damages, conditions=("left+right", "right")):
         rows.append({"claim": f"DMF converges faster than IMF, {where} (mean log10 training-loss gap)",
                      "protocol": protocol, "family": family_of("convergence"),
                      **paired_verdict(gaps, np.zeros(len(gaps)))})
-    for family in FAMILIES:
+    holm_verdicts(rows)
+    return [{k: row[k] for k in COLUMNS} for row in rows]
+
+
+def holm_verdicts(rows):
+    """Adjust the ``p_value`` of ``rows`` by Holm's procedure within each ``family`` (in place:
+    ``p_holm``) and give each row the verdict that rests on it (:func:`verdict_of` of the row's
+    ``direction``, negative when DMF is better, else of its ``effect``)."""
+    for family in dict.fromkeys(row["family"] for row in rows):
         members = [row for row in rows if row["family"] == family]
         for row, adjusted in zip(members, holm([row["p_value"] for row in members])):
             row["p_holm"] = float(adjusted)
-            row["verdict"] = verdict_of(row["effect"], row["p_holm"])
-    return [{k: row[k] for k in COLUMNS} for row in rows]
+            row["verdict"] = verdict_of(row.get("direction", row["effect"]), row["p_holm"])
+    return rows
+
+
+#: The columns of :func:`score_claims`'s rows.
+SCORE_COLUMNS = ("claim", "family", "verdict", "dmf_mean", "other_mean", "effect", "ci_low", "ci_high", "p_value",
+                 "p_holm", "min_detectable_effect", "n_seeds")
+
+
+def score_claims(per_seed, comparisons, family):
+    """Claims that DMF scores *higher* than others (an accuracy, a mAP), paired over seeds.
+
+    Parameters
+    ----------
+    per_seed : list of dict
+        One ``{method: {condition: score}}`` per seed, with the method ``"DMF"``.
+    comparisons : sequence of ``(other, condition)``
+        ``other`` names a method of ``per_seed``, or is a pair ``(name, number)``: a fixed
+        reference, such as a figure of the paper, compared with each seed's DMF.
+    family : str
+        Holm's correction runs over these claims together.
+
+    Returns
+    -------
+    list of dict
+        One row per comparison with the keys :data:`SCORE_COLUMNS`: ``effect`` is DMF's mean
+        score minus the other's (positive: DMF better), with its 95 % interval and the paired
+        t-test's p-value; the verdict rests on the Holm-adjusted p-value.
+    """
+    rows = []
+    for other, condition in comparisons:
+        dmf = [seed["DMF"][condition] for seed in per_seed]
+        if isinstance(other, str):
+            name, others = other, [seed[other][condition] for seed in per_seed]
+        else:
+            name, value = other
+            name, others = f"{name} ({value:g})", [float(value)] * len(dmf)
+        verdict = paired_verdict(dmf, others)
+        rows.append({"claim": f"DMF > {name}, {condition}", "family": family, **verdict,
+                     "direction": -verdict["effect"], "dmf_mean": float(np.mean(dmf)),
+                     "other_mean": float(np.mean(others))})
+    holm_verdicts(rows)
+    return [{k: row[k] for k in SCORE_COLUMNS} for row in rows]
+
+
+def score_claims_markdown(rows, title):
+    """Rows of :func:`score_claims` as a Markdown table under ``title``."""
+    lines = [title, "", "| claim | family | DMF | other | effect | 95 % interval | p | p (Holm) | detectable | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        interval = "-" if math.isnan(r["ci_low"]) else f"[{r['ci_low']:+.4g}, {r['ci_high']:+.4g}]"
+        mde = "-" if math.isnan(r["min_detectable_effect"]) else f"{r['min_detectable_effect']:.4g}"
+        lines.append(f"| {r['claim']} | {r['family']} | {r['dmf_mean']:.4g} | {r['other_mean']:.4g} | "
+                     f"{r['effect']:+.4g} | {interval} | {format_p(r['p_value'])} | {format_p(r['p_holm'])} | {mde} | "
+                     f"{r['verdict']} |")
+    return "\n".join(lines) + "\n"
 
 
 #: The columns of :func:`protocol_effects`'s rows.

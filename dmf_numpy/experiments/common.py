@@ -4,6 +4,7 @@ on the training set."""
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import platform
@@ -70,6 +71,65 @@ def machine_description():
     """One line on what ran an experiment: processor kind, cores, system, Python and NumPy."""
     return (f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
             f"Python {platform.python_version()}, NumPy {np.__version__}")
+
+
+def machine_record(threads=None):
+    """What decides whether a rerun is bit for bit the same, as a dict for ``config.json``: the
+    CPU model, NumPy's version, and its BLAS library with the kernel it chose for this CPU (its
+    "core type") and the threads each training's matrix products use (``threads``, default what
+    this process uses). Two runs agree bit for bit only on the same kernel and thread count; pin
+    them with ``OPENBLAS_CORETYPE`` and ``OPENBLAS_NUM_THREADS``. Fields that cannot be read on
+    this system are None."""
+    blas = blas_info()
+    if threads is not None:
+        blas["threads"] = threads
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "system": platform.system(),
+            "python": platform.python_version(), "numpy": np.__version__, "blas": blas,
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
+
+
+def cpu_model():
+    """The CPU's model name (from ``/proc/cpuinfo`` on Linux), else Python's best guess."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or None
+
+
+def blas_info():
+    """NumPy's BLAS: ``library`` and ``version`` (from its build configuration), and, for an
+    OpenBLAS loaded in this process, the ``kernel`` it runs and its ``threads``."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info = {"library": blas.get("name"), "version": blas.get("version")}
+    except (TypeError, KeyError, AttributeError):
+        info = {"library": None, "version": None}
+    info.update(kernel=None, threads=None)
+    library = _loaded_openblas()
+    if library is not None:
+        for prefix in ("scipy_openblas_", "openblas_"):
+            for suffix in ("64_", ""):
+                corename = getattr(library, f"{prefix}get_corename{suffix}", None)
+                threads = getattr(library, f"{prefix}get_num_threads{suffix}", None)
+                if corename is not None and threads is not None:
+                    corename.restype = ctypes.c_char_p
+                    return {**info, "kernel": corename().decode(), "threads": int(threads())}
+    return info
+
+
+def _loaded_openblas():
+    """The OpenBLAS shared library this process has loaded (Linux: read from ``/proc/self/maps``),
+    or None."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+            paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line})
+        return ctypes.CDLL(paths[0]) if paths else None
+    except (OSError, IndexError):
+        return None
 
 
 def new_figure(figsize, *, layout="constrained"):

@@ -41,7 +41,8 @@ from ..datasets.halves import MNIST_TRAIN_COUNT
 from ..datasets.mnist import load_mnist
 from ..files import write_csv, write_json, write_text
 from ..training.loop import format_seconds
-from .claims import COLUMNS, EFFECT_COLUMNS, FAMILIES, VERDICTS, protocol_effects, table1_claims
+from .claims import (COLUMNS, EFFECT_COLUMNS, FAMILIES, VERDICTS, csv_value, format_p, protocol_effects,
+                     table1_claims)
 from .common import holds_output_folder, new_figure, save_figure
 from .table1 import DAMAGES, MODELS, read_finished, run_table1, train_unfinished
 from .train_run import TrainConfig
@@ -229,7 +230,7 @@ def write_claims(out_dir, rows, runs_of, log=print):
     ``rows`` (:func:`~dmf_numpy.experiments.claims.table1_claims`) and ``runs_of`` (each cell's
     :func:`read_runs`) into ``out_dir``."""
     out_dir = Path(out_dir)
-    write_csv(out_dir / "claims.csv", [{k: _rounded(row[k], k) for k in COLUMNS} for row in rows], list(COLUMNS))
+    write_csv(out_dir / "claims.csv", [{k: csv_value(row[k], k) for k in COLUMNS} for row in rows], list(COLUMNS))
     write_text(out_dir / "claims.md", claims_markdown(rows))
     plot_claims(rows, out_dir / "claims.png")
     write_modality_dropout_report(runs_of, out_dir, log)
@@ -302,7 +303,7 @@ def write_modality_dropout_report(runs_of, out_dir, log):
             continue
         effects = protocol_effects(base, other, SCALES[scale]["damages"])
         write_csv(out_dir / f"modality_dropout@{scale}.csv",
-                  [{k: _rounded(row[k], k) for k in EFFECT_COLUMNS} for row in effects], list(EFFECT_COLUMNS))
+                  [{k: csv_value(row[k], k) for k in EFFECT_COLUMNS} for row in effects], list(EFFECT_COLUMNS))
         write_text(out_dir / f"modality_dropout@{scale}.md", effects_markdown(
             effects, f"**Modality dropout ({PROTOCOLS['modality_dropout']['modality_dropout']:.0%} of the training "
                      f"samples lose x or y) against the committed protocol, at the scale {scale!r}.** Test error (%) "
@@ -328,11 +329,6 @@ def effects_markdown(effects, title):
                 cells.append(f"{row['other_mean']:.2f} vs {row['base_mean']:.2f}: {row['effect']:+.2f}{interval}")
             lines.append(f"| {condition} | {model.upper()} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def format_p(p):
-    """A p-value with two significant digits (0.0044, 3.1e-06; never 0.0), "-" where undefined."""
-    return "-" if math.isnan(p) else f"{p:.2g}"
 
 
 def claims_markdown(rows):
@@ -368,14 +364,6 @@ def claims_markdown(rows):
             lines.append(f"| {r['claim']} | {r['family']} | {r['verdict']} | {r['effect']:.2f} | {interval} | "
                          f"{format_p(r['p_value'])} | {format_p(r['p_holm'])} | {mde} |")
     return "\n".join(lines) + "\n"
-
-
-def _rounded(value, column=None):
-    """A value for a CSV: p-values with three significant digits (never 0.0), other floats to 4
-    decimals."""
-    if not (isinstance(value, float) and math.isfinite(value)):
-        return value
-    return float(f"{value:.3g}") if column in ("p_value", "p_holm") else round(value, 4)
 
 
 def plot_claims(rows, path):

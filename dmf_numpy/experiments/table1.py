@@ -41,7 +41,7 @@ from ..datasets.mnist import load_mnist
 from ..files import run_lock, write_csv, write_json, write_text
 from ..training.checkpoint import changed_settings
 from ..training.loop import format_seconds, refuse_existing_run
-from .common import machine_description, mean_std, new_figure, save_figure
+from .common import machine_description, machine_record, mean_std, new_figure, save_figure
 from .paper import PAPER_TABLE1
 from .train_run import DEFAULTS, TrainConfig, finished_run, refuse_other_settings, run
 
@@ -111,8 +111,7 @@ def run_trainings(jobs, n_workers, log, label="table 1", whole="the table"):
         for job in jobs:
             done(*_run_one(job))
         return results
-    # Each worker gets an equal share of the cores for its matrix products.
-    threads = str(max(1, (os.cpu_count() or 1) // n_workers))
+    threads = str(worker_threads(n_workers))
     saved = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     os.environ.update({k: threads for k in saved})
     context = multiprocessing.get_context("spawn")  # fresh interpreters read the thread limits
@@ -132,6 +131,12 @@ def run_trainings(jobs, n_workers, log, label="table 1", whole="the table"):
             else:
                 os.environ[k] = v
     return results
+
+
+def worker_threads(n_workers):
+    """The BLAS threads each of ``n_workers`` parallel trainings gets: an equal share of the
+    cores (:func:`run_trainings`); None for one training at a time (the library's default)."""
+    return max(1, (os.cpu_count() or 1) // n_workers) if n_workers > 1 else None
 
 
 def read_finished(run_dirs, configs):
@@ -326,7 +331,7 @@ def _run_table1(out_dir, configs, base, seeds, damages, jobs, quick, data_dir, c
         "command": command,
         "seeds": list(range(seeds)), "damages": damages, "models": list(MODELS),
         "quick": quick, "jobs": jobs, "train_config": base,
-        "machine": machine_description(),
+        "machine": machine_description(), "reproducibility": machine_record(worker_threads(jobs)),
     }
     start = time.perf_counter()
     if todo:
