@@ -71,6 +71,7 @@ try:  # the package's modules load in a fraction of a second, in which a Ctrl-C 
     from .experiments.path_experiment import run_path_experiment  # for its defaults; the command imports it again
     from .experiments.reconstruct import run_reconstruct
     from .experiments.retrieval import SEEDS as RETRIEVAL_SEEDS
+    from .experiments.study import PARTS as STUDY_PARTS
     from .experiments.train_run import DAMAGE_ON, TrainConfig
     from .files import check_writable, check_writable_file
     from .training.loop import TrainingDiverged, describe
@@ -200,7 +201,7 @@ def _add_training_options(p):
 def cmd_study(args):
     """Table 1 under a grid of protocols: a verdict on each claim of the paper, from paired seeds;
     a tuning on validation for the paper's 1.40 %; the protocol chosen on validation."""
-    from .experiments.study import GRID, run_study
+    from .experiments.study import GRID, PARTS, render_claims, run_study
 
     grid = None
     if args.protocols is not None:
@@ -208,7 +209,11 @@ def cmd_study(args):
         if any(len(cell) != 2 or not all(cell) for cell in grid):
             raise UsageError(f"--protocols: expected PROTOCOL@SCALE,... as in {','.join('@'.join(c) for c in GRID)}")
     out = _out_folder(args.out or Path("results/quick-study" if args.quick else "results/study"))
-    run_study(out, quick=args.quick, jobs=args.jobs, data_dir=args.data_dir, grid=grid)
+    if args.render:
+        render_claims(out, grid=grid, quick=args.quick)
+        return 0
+    parts = PARTS if args.part == "all" else (args.part,)
+    run_study(out, quick=args.quick, jobs=args.jobs, data_dir=args.data_dir, grid=grid, parts=parts)
     return 0
 
 
@@ -429,7 +434,12 @@ def build_parser():
                    help="output folder (default: results/study, or results/quick-study with --quick)")
     p.add_argument("--quick", action="store_true", help="every protocol on a few hundred images: a smoke test")
     p.add_argument("--jobs", type=_positive_int, default=1, help="trainings run in parallel (default: %(default)s)")
+    p.add_argument("--part", choices=["all", *STUDY_PARTS], default="all",
+                   help="the primary design (equal tuning, matched baselines, 10 seeds), the grid of protocols, "
+                        "or both (default: %(default)s)")
     p.add_argument("--protocols", metavar="P@S,...", help="a part of the grid, e.g. paper@full,fan_in@reduced")
+    p.add_argument("--render", action="store_true",
+                   help="train nothing, read no data: write the reports again from the finished runs' histories")
     p.add_argument("--data-dir", type=_existing_dir, help="folder holding the MNIST files")
     p.set_defaults(func=cmd_study)
 

@@ -108,24 +108,63 @@ def _has(*paths):
     return all((SHARED_DATA / p).exists() for p in paths)
 
 
-# The fast tier runs paths, reconstruct and retrieval (about 1 s each); audiovisual (18 s) is slow.
+# Every experiment command's happy path, on a few hundred images (about 1 s each) in the fast tier;
+# the audiovisual one there with a single SVM penalty to validate (the L-BFGS fits of all four take
+# 18 s), and with all of them in the full run.
 @pytest.mark.parametrize("argv, needs, written", [
     (["paths", "--epochs", "1", "--subset", "600"], ["mnist"], ["paths.csv", "paths.png"]),
     (["reconstruct", "--epochs", "1", "--subset", "600"], ["mnist"], ["reconstruct.png", "results.json"]),
-    (["retrieval", "--epochs", "1", "--seeds", "1", "--subset", "400", "100"], ["wiki"],
-     ["table3.md", "table3.csv", "results.json"]),
-    pytest.param(["audiovisual", "--epochs", "1", "--seeds", "1", "--subset", "2"], ["mnist", "fsdd"],
-                 ["table2.md", "table2.csv", "results.json"], marks=pytest.mark.slow),
+    (["retrieval", "--epochs", "1", "--seeds", "2", "--subset", "400", "100"], ["wiki"],
+     ["table3.md", "table3.csv", "claims.md", "claims.csv", "results.json"]),
+    (["table1", "--quick", "--seeds", "1", "--subset", "300", "--epochs", "1", "--compare", "none"], ["mnist"],
+     ["table1.md", "table1.csv", "fig4.png", "config.json"]),
+    (["audiovisual", "--epochs", "1", "--seeds", "2", "--subset", "2"], ["mnist", "fsdd"],
+     ["table2.md", "table2.csv", "claims.md", "claims.csv", "results.json"]),
+    pytest.param(["audiovisual", "--epochs", "1", "--seeds", "2", "--subset", "2"], ["mnist", "fsdd"],
+                 ["table2.md", "table2.csv", "claims.md", "claims.csv", "results.json"], marks=pytest.mark.slow,
+                 id="audiovisual-every-penalty"),
 ])
-def test_experiment_commands_end_to_end(argv, needs, written, tmp_path, capsys):
+def test_experiment_commands_end_to_end(argv, needs, written, tmp_path, capsys, monkeypatch, request):
     if not _has(*needs):
         pytest.skip(f"needs {', '.join(needs)} under {SHARED_DATA} (set DMF_NUMPY_DATA)")
+    if argv[0] == "audiovisual" and "every-penalty" not in request.node.name:
+        import dmf_numpy.experiments.audiovisual as audiovisual
+        monkeypatch.setattr(audiovisual, "SVM_REGS", (1.0,))
     out = tmp_path / "out"
     assert main([*argv, "--data-dir", str(SHARED_DATA), "--out", str(out)]) == 0
     for name in written:
         assert (out / name).stat().st_size > 0, name
     assert capsys.readouterr().out.count("wrote ") == 1  # said once, by the experiment itself
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left behind
+    assert not [p for p in out.rglob(".*")]  # no temporary file or lock left behind
+
+
+@needs_mnist
+def test_study_grid_command_end_to_end_on_one_cell(tmp_path, capsys):
+    """The fast tier's happy path of `dmf-numpy study`: one cell of the grid, quick; the slow tier
+    runs the whole study --quick (test_study.py)."""
+    out = tmp_path / "study"
+    assert main(["study", "--quick", "--part", "grid", "--protocols", "paper@reduced", "--data-dir",
+                 str(mnist_root()), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "claims.csv")))
+    assert {r["protocol"] for r in rows} == {"paper@reduced"} and len(rows) == 2 * 4 + 2
+    for name in ("claims.md", "claims.png", "best_table1.csv", "choice.json", "paper@reduced/table1.csv"):
+        assert (out / name).stat().st_size > 0, name
+    assert not (out / "primary").exists()  # --part grid
+    assert "[study] 1/1 protocols done" in capsys.readouterr().out
+
+
+def test_bench_command_end_to_end(tmp_path, monkeypatch, capsys):
+    """The fast tier's happy path of `dmf-numpy bench`: the gradient checks it times on the small
+    sizes only (all of them: test_bench.py, slow)."""
+    import dmf_numpy.experiments.bench as bench
+
+    setups = bench.gradcheck_setups
+    monkeypatch.setattr(bench, "gradcheck_setups", lambda: setups(small_only=True))
+    path = tmp_path / "bench.json"
+    assert main(["bench", "--repeats", "1", "--batch-size", "10", "--json", str(path)]) == 0
+    saved = json.loads(path.read_text())
+    assert [row["model"] for row in saved["rows"]] == ["emf", "imf", "dmf"] and saved["gradcheck_ok"]
+    assert saved["reproducibility"]["blas"]["library"] and "| DMF |" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, out", [(["table1", "--quick"], "results/quick"), (["table1"], "runs/table1"),

@@ -14,8 +14,10 @@ import scipy.stats
 from dmf_numpy.cli import main
 from dmf_numpy.experiments.claims import (COLUMNS, EFFECT_COLUMNS, VERDICTS, log_loss_gap, paired_verdict,
                                           protocol_effects, table1_claims)
-from dmf_numpy.experiments.study import (GRID, PROTOCOLS, SCALES, TUNING, cell_work, claims_markdown, effects_markdown,
-                                         format_p, protocol_name, render_claims, study_eta)
+from dmf_numpy.experiments.primary import FAMILIES as PRIMARY_FAMILIES
+from dmf_numpy.experiments.primary import arms
+from dmf_numpy.experiments.study import (GRID, PROTOCOLS, QUICK, TUNING, cell_work, claims_markdown, effects_markdown,
+                                         format_p, protocol_name, study_eta)
 from dmf_numpy.experiments.table1 import DAMAGES, TABLE_CONDITIONS, run_table1, table1_markdown, table1_rows
 
 from helpers import SHARED_DATA
@@ -97,7 +99,7 @@ def test_study_quick_end_to_end(tmp_path, monkeypatch, capsys):
     rows = list(csv.DictReader(open(out / "claims.csv")))
     # 4 test-error claims and one convergence claim per damage level of each cell; the trainings of
     # test_damage are the same at every level: one convergence claim
-    assert tuple(rows[0]) == COLUMNS and len(rows) == sum((4 + (p != "test_damage")) * len(SCALES[s]["damages"])
+    assert tuple(rows[0]) == COLUMNS and len(rows) == sum((4 + (p != "test_damage")) * len(QUICK["damages"])
                                                           + (p == "test_damage") for p, s in GRID)
     assert {r["verdict"] for r in rows} <= set(VERDICTS) and all(r["p_value"] != "0.0" for r in rows)
     header = open(out / "paper@full" / "table1.csv").readline()
@@ -119,13 +121,26 @@ def test_study_quick_end_to_end(tmp_path, monkeypatch, capsys):
     assert all(regularized[k] == v for k, v in TUNING[chosen["chosen"]].items() if k != "epochs")
     assert regularized["subset"] == 300 and regularized["epochs"] == 2  # the quick scale on top
     effects = list(csv.DictReader(open(out / "modality_dropout@reduced.csv")))
-    assert len(effects) == 3 * 3 * 4 and {r["change"] for r in effects} <= {"lower", "higher", "no clear change"}
+    assert len(effects) == 3 * 3 * len(QUICK["damages"]) and {r["change"] for r in effects} <= {"lower", "higher", "no clear change"}
     assert "| right | DMF | " in (out / "modality_dropout@reduced.md").read_text()
     assert any("[tuning] 5/5 trainings done" in line and "the tuning's ETA" in line for line in output)
     assert main(["study", "--protocols", "paper@huge", "--out", str(tmp_path / "x")]) == 2
-    before = (out / "claims.csv").read_text()
-    (out / "claims.csv").unlink()
-    assert render_claims(out, quick=True, log=lambda line: None) and (out / "claims.csv").read_text() == before
+    # the primary design: every report, the tuning and evaluation seeds disjoint and recorded
+    for name in ("tuning.csv", "choice.json", "claims.csv", "claims.md", "convergence.csv", "effects.csv",
+                 "config.json"):
+        assert (out / "primary" / name).stat().st_size > 0, name
+    primary_choice = json.loads((out / "primary" / "choice.json").read_text())
+    assert not set(primary_choice["tuning_seeds"]) & set(primary_choice["evaluation_seeds"])
+    assert set(primary_choice["chosen"]) == set(arms()) and "the test set chose nothing" in primary_choice["rule"]
+    primary_rows = list(csv.DictReader(open(out / "primary" / "claims.csv")))
+    assert {r["family"] for r in primary_rows} == set(PRIMARY_FAMILIES) and len(primary_rows) == 16 + 16 + 8
+    assert json.loads((out / "primary" / "config.json").read_text())["reproducibility"]["blas"]["library"]
+    before = {p: p.read_text() for p in (out / "claims.csv", out / "primary" / "claims.md")}
+    for path in before:
+        path.unlink()
+    monkeypatch.setenv("DMF_NUMPY_DATA", str(tmp_path / "no data here"))
+    assert main(["study", "--quick", "--render", "--out", str(out)]) == 0  # trains nothing, needs no data
+    assert {p: p.read_text() for p in before} == before
 
 
 def test_a_table_of_some_damage_levels_puts_the_papers_figures_in_their_columns():

@@ -33,7 +33,7 @@ from ..core.fusion import MODELS
 from ..core.gradcheck import BOUND, check_suite, suite_worst_error
 from ..files import check_writable_file, write_json
 from ..training.optim import SGD, Adam
-from .common import machine_description
+from .common import machine_description, machine_record
 from .paper import PAPER_SIZES, gradcheck_setups
 
 
@@ -220,7 +220,8 @@ def run_bench(*, batch_size=100, repeats=7, runs=1, json_path=None, models=("emf
     gradcheck_s, gradcheck_ok = bench_gradcheck()
     result = {
         "machine": machine_description(), "processor": platform.processor(),
-        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"), "repeats": repeats,
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"), "reproducibility": machine_record(),
+        "repeats": repeats,
         "rows": rows, "runs": per_run, "gradcheck_all_s": gradcheck_s, "gradcheck_ok": gradcheck_ok,
     }
     over_runs = f", then the median over {runs} runs" if runs > 1 else ""

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import scipy.stats
 
+from ..core.errors import UserError
 from ..datasets.mnist import load_mnist
 from ..files import write_csv, write_json, write_text
 from ..training.loop import format_seconds
@@ -107,12 +108,16 @@ def evaluation_seeds(quick=False):
     return QUICK_EVALUATION_SEEDS if quick else EVALUATION_SEEDS
 
 
-def _train(out_dir, items, configs, jobs, data_dir, log, label):
-    """Read the finished runs of ``items`` (their folders under ``out_dir``), train the rest;
-    ``config.json`` records the machine that trains them (:func:`machine_record`)."""
+def _train(out_dir, items, configs, jobs, data_dir, log, label, train=True):
+    """Read the finished runs of ``items`` (their folders under ``out_dir``), train the rest
+    (with ``train``; else refuse them); ``config.json`` records the machine that trains them
+    (:func:`machine_record`)."""
     run_dirs = [out_dir / "/".join(item) for item in items]
     results, todo = read_finished(run_dirs, configs)
     log(f"[{label}] {len(items)} trainings, {len(items) - len(todo)} already finished")
+    if todo and not train:
+        raise UserError(f"{out_dir}: {len(todo)} of the {label}'s runs are missing or unfinished "
+                        f"({run_dirs[todo[0]]} ...); run the study to finish them")
     if todo:
         load_mnist(data_dir)  # find the data once, before the workers start
         write_json(out_dir / "config.json", {
@@ -126,7 +131,7 @@ def _train(out_dir, items, configs, jobs, data_dir, log, label):
     return {item: result["history"] for item, result in zip(items, results)}
 
 
-def run_tuning(out_dir, *, quick=False, jobs=1, data_dir=None, log=print):
+def run_tuning(out_dir, *, quick=False, jobs=1, data_dir=None, log=print, train=True):
     """Train every arm with every candidate on every tuning seed, at 0 % damage, and choose.
 
     Returns
@@ -140,7 +145,7 @@ def run_tuning(out_dir, *, quick=False, jobs=1, data_dir=None, log=print):
             for seed in TUNING_SEEDS:
                 items.append(("tuning", arm, f"{candidate}_seed{seed}"))
                 configs.append(config_of(arm, candidate, DAMAGES[0], seed, quick))
-    histories = _train(Path(out_dir), items, configs, jobs, data_dir, log, "tuning")
+    histories = _train(Path(out_dir), items, configs, jobs, data_dir, log, "tuning", train)
     scores = {(arm, candidate): float(np.mean([histories[("tuning", arm, f"{candidate}_seed{seed}")][-1]
                                                ["val_error"]["left+right"] for seed in TUNING_SEEDS]))
               for arm in arms() for candidate in CANDIDATES}
@@ -164,7 +169,7 @@ def convergence_threshold(tuning_runs):
                           for seed in TUNING_SEEDS]))
 
 
-def run_evaluation(out_dir, chosen, *, quick=False, jobs=1, data_dir=None, log=print):
+def run_evaluation(out_dir, chosen, *, quick=False, jobs=1, data_dir=None, log=print, train=True):
     """Train every arm under both protocols at every damage level and evaluation seed.
 
     Returns
@@ -181,7 +186,7 @@ def run_evaluation(out_dir, chosen, *, quick=False, jobs=1, data_dir=None, log=p
                     keys.append((protocol, arm, damage, seed))
                     items.append((protocol, arm, f"damage{damage:.2f}_seed{seed}"))
                     configs.append(config_of(arm, candidate, damage, seed, quick))
-    histories = _train(Path(out_dir), items, configs, jobs, data_dir, log, "evaluation")
+    histories = _train(Path(out_dir), items, configs, jobs, data_dir, log, "evaluation", train)
     return {key: histories[item] for key, item in zip(keys, items)}
 
 
@@ -314,11 +319,15 @@ def effects_rows(rows):
 
 
 @holds_output_folder
-def run_primary(out_dir, *, quick=False, jobs=1, data_dir=None, log=print):
+def run_primary(out_dir, *, quick=False, jobs=1, data_dir=None, log=print, train=True):
     """Tune every arm, evaluate them on fresh seeds, and write the verdicts (see the module
-    docstring). Returns the rows of ``claims.csv``."""
+    docstring). Interrupted? Run it again: finished runs are read, half-finished ones resume.
+    With ``train=False`` it trains nothing and needs no data: it writes the reports again from
+    the finished runs' histories, and refuses if one is missing. Returns the rows of
+    ``claims.csv``."""
     out_dir, start = Path(out_dir), time.perf_counter()
-    chosen, scores, tuning_runs = run_tuning(out_dir, quick=quick, jobs=jobs, data_dir=data_dir, log=log)
+    chosen, scores, tuning_runs = run_tuning(out_dir, quick=quick, jobs=jobs, data_dir=data_dir, log=log,
+                                             train=train)
     threshold = convergence_threshold(tuning_runs)
     seeds = evaluation_seeds(quick)
     write_json(out_dir / "choice.json", {
@@ -331,9 +340,10 @@ def run_primary(out_dir, *, quick=False, jobs=1, data_dir=None, log=print):
         "convergence_rule": "the mean final validation error (both halves) of IMF under the paper protocol over "
                             "the tuning seeds, fixed before any evaluation run",
         "quick": quick})
-    log(f"[primary] evaluation: about {format_seconds(evaluation_eta(tuning_runs, chosen, quick, jobs))} at the "
-        "pace of the tuning's trainings, less what is already finished")
-    runs = run_evaluation(out_dir, chosen, quick=quick, jobs=jobs, data_dir=data_dir, log=log)
+    if train:
+        log(f"[primary] evaluation: about {format_seconds(evaluation_eta(tuning_runs, chosen, quick, jobs))} at the "
+            "pace of the tuning's trainings, less what is already finished")
+    runs = run_evaluation(out_dir, chosen, quick=quick, jobs=jobs, data_dir=data_dir, log=log, train=train)
     rows = primary_claims(runs, threshold, seeds)
     write_reports(out_dir, rows, runs, threshold, seeds, quick)
     log(f"[primary] done in {format_seconds(time.perf_counter() - start)}; wrote {out_dir}/claims.csv, claims.md")

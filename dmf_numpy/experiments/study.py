@@ -44,6 +44,7 @@ from ..training.loop import format_seconds
 from .claims import (COLUMNS, EFFECT_COLUMNS, FAMILIES, VERDICTS, csv_value, format_p, protocol_effects,
                      table1_claims)
 from .common import holds_output_folder, new_figure, save_figure
+from .primary import run_primary
 from .table1 import DAMAGES, MODELS, read_finished, run_table1, train_unfinished
 from .train_run import TrainConfig
 
@@ -94,8 +95,8 @@ SCALES = {
 #: Which protocols run at which scale (``paper@full`` is the reference).
 GRID = [("paper", "full"), ("paper", "reduced"), ("pretrained", "reduced"), ("test_damage", "reduced"),
         ("fan_in", "reduced"), ("modality_dropout", "reduced"), ("regularized", "headline")]
-#: ``--quick``: every cell of the grid on a few hundred images, for the tests.
-QUICK = {"seeds": 2, "settings": {"subset": 300, "epochs": 2}, "pretrain": 1}
+#: ``--quick``: every cell of the grid on a few hundred images, at two damage levels, for the tests.
+QUICK = {"seeds": 2, "settings": {"subset": 300, "epochs": 2}, "pretrain": 1, "damages": (0.0, 0.7)}
 
 
 def protocol_name(protocol, scale):
@@ -116,6 +117,11 @@ def validation_score(runs):
     """Mean final validation error (%) of DMF with both halves at 0 % damage, over the seeds."""
     return float(np.mean([h[-1]["val_error"]["left+right"] for (m, d, _), h in runs.items()
                           if m == "dmf" and d == 0.0]))
+
+
+def cell_damages(scale, quick):
+    """The damage levels (Table 1's columns) a cell of the grid at ``scale`` trains."""
+    return QUICK["damages"] if quick else SCALES[scale]["damages"]
 
 
 def cell_settings(overrides, scale, quick):
@@ -164,9 +170,15 @@ def run_tuning(out_dir, *, quick=False, jobs=1, data_dir=None, log=print):
     return TUNING[chosen]
 
 
+#: The parts of the study: the primary design (:mod:`~dmf_numpy.experiments.primary`, into
+#: ``out_dir/primary``), whose verdicts decide, and the grid of protocols.
+PARTS = ("primary", "grid")
+
+
 @holds_output_folder
-def run_study(out_dir, *, quick=False, jobs=1, data_dir=None, grid=None, log=print):
-    """Run the grid of protocols, then write the claims, their figure and the best protocol's table.
+def run_study(out_dir, *, quick=False, jobs=1, data_dir=None, grid=None, parts=PARTS, log=print):
+    """Run the primary design, then the grid of protocols and write its claims, their figure
+    and the best protocol's table.
 
     Parameters
     ----------
@@ -180,25 +192,33 @@ def run_study(out_dir, *, quick=False, jobs=1, data_dir=None, grid=None, log=pri
     grid : sequence of ``(protocol, scale)``, optional
         A part of :data:`GRID` (default: all of it). A ``regularized`` cell runs the tuning
         (:func:`run_tuning`) into ``out_dir/tuning`` first.
+    parts : sequence of str
+        Some of :data:`PARTS`.
     log : callable
 
     Returns
     -------
     list of dict
-        The rows of ``claims.csv``.
+        The rows of the grid's ``claims.csv`` (empty without the grid).
     """
     grid = list(grid or GRID)
     unknown = [cell for cell in grid if cell[0] not in PROTOCOLS or cell[1] not in SCALES]
     if unknown:
         raise UserError(f"grid: unknown protocol or scale {unknown}; protocols {sorted(PROTOCOLS)}, "
                         f"scales {sorted(SCALES)}")
+    if not parts or not set(parts) <= set(PARTS):
+        raise UserError(f"parts: expected some of {list(PARTS)}, got {list(parts)}")
+    if "primary" in parts:
+        run_primary(Path(out_dir) / "primary", quick=quick, jobs=jobs, data_dir=data_dir, log=log)
+    if "grid" not in parts:
+        return []
     out_dir, start, rows, scores, runs_of = Path(out_dir), time.perf_counter(), [], {}, {}
     tuned = None
     if any(PROTOCOLS[protocol] is TUNED for protocol, _ in grid):
         tuned = run_tuning(out_dir / "tuning", quick=quick, jobs=jobs, data_dir=data_dir, log=log)
     cells = {protocol_name(protocol, scale): (  # the settings, seeds and damage levels of each cell
         cell_settings(tuned if PROTOCOLS[protocol] is TUNED else PROTOCOLS[protocol], scale, quick),
-        (QUICK if quick else SCALES[scale])["seeds"], SCALES[scale]["damages"]) for protocol, scale in grid}
+        (QUICK if quick else SCALES[scale])["seeds"], cell_damages(scale, quick)) for protocol, scale in grid}
     for number, (name, (settings, seeds, damages)) in enumerate(cells.items(), 1):
         log(f"[study] {name}: {settings or 'the committed protocol'}, {seeds} seeds")
         run_table1(out_dir / name, seeds=seeds, jobs=jobs, data_dir=data_dir, command=f"study {name}", log=log,
@@ -237,9 +257,11 @@ def write_claims(out_dir, rows, runs_of, log=print):
 
 
 def render_claims(out_dir, *, grid=None, quick=False, log=print):
-    """Write the claims' reports again (:func:`write_claims`) from the histories of the finished
-    runs under ``out_dir``, without training: after a change to the verdicts, say. Every cell of
-    ``grid`` (default :data:`GRID`) must hold all its runs, finished; ``best_table1.csv`` and
+    """Write the claims' reports again (:func:`write_claims`, and the primary design's,
+    :func:`~dmf_numpy.experiments.primary.run_primary` with ``train=False``, where
+    ``out_dir/primary`` exists) from the histories of the finished runs under ``out_dir``,
+    without training: after a change to the verdicts, say. Every cell of ``grid`` (default
+    :data:`GRID`) must hold all its runs, finished; ``best_table1.csv`` and the grid's
     ``choice.json`` are left as they are.
 
     Returns
@@ -248,10 +270,12 @@ def render_claims(out_dir, *, grid=None, quick=False, log=print):
         The rows of ``claims.csv``.
     """
     out_dir, rows, runs_of = Path(out_dir), [], {}
+    if (out_dir / "primary").is_dir():
+        run_primary(out_dir / "primary", quick=quick, log=log, train=False)
     for protocol, scale in grid or GRID:
         name, spec = protocol_name(protocol, scale), QUICK if quick else SCALES[scale]
         runs_of[name] = runs = read_runs(out_dir / name)
-        damages = SCALES[scale]["damages"]
+        damages = cell_damages(scale, quick)
         config = json.loads((out_dir / name / "config.json").read_text(encoding="utf-8"))["train_config"]
         expected = {(m, d, s) for m in MODELS for d in damages for s in range(spec["seeds"])}
         unfinished = sorted(k for k in expected if k not in runs or len(runs[k]) != config["epochs"])
@@ -301,7 +325,7 @@ def write_modality_dropout_report(runs_of, out_dir, log):
         base, other = (runs_of.get(protocol_name(p, scale)) for p in ("paper", "modality_dropout"))
         if base is None or other is None:
             continue
-        effects = protocol_effects(base, other, SCALES[scale]["damages"])
+        effects = protocol_effects(base, other, sorted({d for (_, d, _) in base} & {d for (_, d, _) in other}))
         write_csv(out_dir / f"modality_dropout@{scale}.csv",
                   [{k: csv_value(row[k], k) for k in EFFECT_COLUMNS} for row in effects], list(EFFECT_COLUMNS))
         write_text(out_dir / f"modality_dropout@{scale}.md", effects_markdown(
