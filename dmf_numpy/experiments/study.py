@@ -12,7 +12,8 @@ split (``tuning.csv``, ``tuning.json``); then all three models get it. Then:
   effect, its 95 % confidence interval, the paired t-test's p-value, Holm's adjustment of it
   within the family, the verdict that rests on it and the smallest effect the cell could detect
   (:func:`dmf_numpy.experiments.claims.table1_claims`);
-- ``claims.md``: the verdicts counted per protocol and family, and every claim as a table;
+- ``claims.md``: each claim's effect under every protocol side by side, then every claim of
+  each protocol with its verdict;
 - ``claims.png``: the effects and their intervals, by protocol;
 - ``modality_dropout@<scale>.csv`` and ``.md``: what modality dropout changes against the
   committed protocol, per model, damage level and test input
@@ -41,7 +42,7 @@ from ..datasets.halves import MNIST_TRAIN_COUNT
 from ..datasets.mnist import load_mnist
 from ..files import write_csv, write_json, write_text
 from ..training.loop import format_seconds
-from .claims import (COLUMNS, EFFECT_COLUMNS, FAMILIES, VERDICTS, csv_value, format_p, protocol_effects,
+from .claims import (COLUMNS, EFFECT_COLUMNS, FAMILIES, csv_value, format_p, protocol_effects,
                      table1_claims)
 from .common import holds_output_folder, new_figure, save_figure
 from .primary import run_primary
@@ -274,6 +275,9 @@ def render_claims(out_dir, *, grid=None, quick=False, log=print):
         run_primary(out_dir / "primary", quick=quick, log=log, train=False)
     for protocol, scale in grid or GRID:
         name, spec = protocol_name(protocol, scale), QUICK if quick else SCALES[scale]
+        if not (out_dir / name / "config.json").is_file():
+            raise UserError(f"{out_dir / name}: no finished cell of the study here; run the study "
+                            f"(dmf-numpy study --out {out_dir}) first")
         runs_of[name] = runs = read_runs(out_dir / name)
         damages = cell_damages(scale, quick)
         config = json.loads((out_dir / name / "config.json").read_text(encoding="utf-8"))["train_config"]
@@ -356,8 +360,8 @@ def effects_markdown(effects, title):
 
 
 def claims_markdown(rows):
-    """``claims.md``: the families, the verdicts counted per protocol and family, then every
-    claim of each protocol."""
+    """``claims.md``: the families, each test-error claim's effect under every protocol side by
+    side, then every claim of each protocol with its verdict."""
     protocols = list(dict.fromkeys(r["protocol"] for r in rows))
     lines = ["**The paper's claims, by protocol.** Each claim compares DMF with IMF or EMF over paired seeds: "
              "the effect is the mean difference (DMF - other; negative: DMF better), with its 95 % interval, "
@@ -368,16 +372,16 @@ def claims_markdown(rows):
              "(t_0.975 + t_0.8) s_d / sqrt(n), before the correction.", "",
              "The families, declared before the verdicts:", ""]
     lines += [f"- {family}: {text}" for family, text in FAMILIES.items()]
-    lines += ["", "The protocols ran different numbers of seeds (n): their verdict counts do not compare; their "
-              "effects and intervals do.", "",
-              "| protocol | n | family | claims | " + " | ".join(VERDICTS) + " |",
-              "|---|---|---|---|" + "---|" * len(VERDICTS)]
-    for protocol in protocols:
-        for family in FAMILIES:
-            mine = [r for r in rows if r["protocol"] == protocol and r["family"] == family]
-            verdicts = [r["verdict"] for r in mine]
-            lines.append(f"| {protocol} | {mine[0]['n_seeds']} | {family} | {len(mine)} | "
-                         + " | ".join(str(verdicts.count(v)) for v in VERDICTS) + " |")
+    n_seeds = {r["protocol"]: r["n_seeds"] for r in rows}
+    lines += ["", "**The protocols compared by their effects** (test error, DMF - other, and its 95 % interval; n: "
+              "seeds). The protocols ran different numbers of seeds and claims: their verdict counts would not "
+              "compare, their effects do. '-': a column the protocol did not train.", "",
+              "| claim | " + " | ".join(f"{p} (n={n_seeds[p]})" for p in protocols) + " |",
+              "|---|" + "---|" * len(protocols)]
+    effect = {(r["claim"], r["protocol"]): r for r in rows if "(test error)" in r["claim"]}
+    for claim in dict.fromkeys(c for c, _ in effect):
+        cells = ["-" if (claim, p) not in effect else _effect_cell(effect[(claim, p)]) for p in protocols]
+        lines.append(f"| {claim.replace(' (test error)', '')} | " + " | ".join(cells) + " |")
     for protocol in protocols:
         lines += ["", f"**{protocol}**", "",
                   "| claim | family | verdict | effect | 95 % interval | p | p (Holm) | detectable |",
@@ -388,6 +392,11 @@ def claims_markdown(rows):
             lines.append(f"| {r['claim']} | {r['family']} | {r['verdict']} | {r['effect']:.2f} | {interval} | "
                          f"{format_p(r['p_value'])} | {format_p(r['p_holm'])} | {mde} |")
     return "\n".join(lines) + "\n"
+
+
+def _effect_cell(row):
+    interval = "" if math.isnan(row["ci_low"]) else f" [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
+    return f"{row['effect']:+.2f}{interval}"
 
 
 def plot_claims(rows, path):
