@@ -43,15 +43,17 @@ HOLDS, INCONCLUSIVE, CONTRADICTED = "holds", "not supported (inconclusive)", "co
 VERDICTS = (HOLDS, INCONCLUSIVE, CONTRADICTED)
 #: The level of every test, after Holm's correction within a family.
 ALPHA = 0.05
-#: The damage levels of the primary family.
-PRIMARY_DAMAGES = (0.0, 0.7)
-#: The families, declared before any verdict: Holm's correction runs within each family of each
-#: protocol (:func:`family_of`). Primary: the claims the paper rests on, DMF against each
-#: baseline with both halves at 0 and 70 % damage (4 tests per protocol). Secondary: the rest.
+#: The damage levels of the headline family.
+HEADLINE_DAMAGES = (0.0, 0.7)
+#: The families of the grid of protocols (:mod:`~dmf_numpy.experiments.study`), declared before
+#: any verdict: Holm's correction runs within each family of each protocol (:func:`family_of`).
+#: Headline: DMF against each baseline with both halves at 0 and 70 % damage (4 tests per
+#: protocol). Other: the rest. The grid explores; the claims that decide are the primary
+#: design's (:data:`dmf_numpy.experiments.primary.FAMILIES`), with 10 seeds and matched baselines.
 FAMILIES = {
-    "primary": "DMF < IMF and DMF < EMF, left+right, at 0 and 70 % damage (test error)",
-    "secondary": "the right half alone at every damage level, left+right at 30 and 50 %, and Fig. 4's "
-                 "convergence (mean log10 training-loss gap)",
+    "headline": "DMF < IMF and DMF < EMF, left+right, at 0 and 70 % damage (test error)",
+    "other": "the right half alone at every damage level, left+right at 30 and 50 %, and Fig. 4's "
+             "convergence (mean log10 training-loss gap)",
 }
 
 
@@ -59,9 +61,9 @@ def family_of(kind, condition=None, damage=None):
     """The family (a key of :data:`FAMILIES`) of a claim: ``kind`` is ``"test_error"`` or
     ``"convergence"``."""
     if kind == "test_error" and condition == "left+right" and any(
-            math.isclose(damage, d) for d in PRIMARY_DAMAGES):
-        return "primary"
-    return "secondary"
+            math.isclose(damage, d) for d in HEADLINE_DAMAGES):
+        return "headline"
+    return "other"
 
 
 def holm(p_values):
