@@ -147,6 +147,8 @@ def test_train_on_arrays_end_to_end(tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     assert config["x_dims"] == [12, 512, 128] and config["y_dims"] == [5, 512, 128] and config["n_classes"] == 4
     assert config["arrays"] == str(path)
+    blas = config["reproducibility"]["blas"]  # what a bit-for-bit rerun needs besides the settings
+    assert set(blas) == {"library", "version", "kernel", "threads"} and config["reproducibility"]["numpy"]
     history = json.loads((out / "history.json").read_text())
     assert len(history) == 3 and history[-1]["val_error"] == {}  # the file has no validation split
     # The test conditions are what they say: the trained model, with x or y zero-filled.

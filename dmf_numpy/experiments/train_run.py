@@ -41,6 +41,7 @@ from ..training.checkpoint import CheckpointError, changed_settings
 from ..training.loop import check_modality_dropout, evaluate, fit, refuse_existing_run
 from ..training.optim import check_lr, check_lr_decay, check_momentum, check_optimizer
 from ..training.pretrain import pretrain
+from .common import machine_record
 from .paper import PAPER_SIZES
 
 #: The test conditions of an arrays data set, named after the MNIST ones they mirror: both
@@ -260,7 +261,8 @@ def _run(config, data_dir, out_dir, resume, log, data):
         prefixed(f"generative pretraining of the encoder, {config.pretrain} epochs")
         pretrain(model, data.train[0], data.train[1], epochs=config.pretrain, seed=config.seed, log=prefixed)
     if out_dir is not None and not resuming:  # a resumed run keeps the config.json it began with
-        write_json(out_dir / "config.json", config.to_dict())
+        # the settings, and what a bit-for-bit rerun needs besides (BLAS kernel, threads, NumPy)
+        write_json(out_dir / "config.json", {**config.to_dict(), "reproducibility": machine_record()})
 
     def metrics(model):
         return {f"{name}_error": condition_errors(model, split, conditions) if _has_samples(split) else {}
