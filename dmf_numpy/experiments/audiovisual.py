@@ -69,7 +69,7 @@ from ..datasets.mnist import load_mnist
 from ..datasets.store import DataError
 from ..files import write_csv, write_json, write_text
 from ..training.loop import fit_generative
-from .claims import csv_value, score_claims, score_claims_markdown
+from .claims import score_claims, write_score_claims
 from .common import as_json_settings, check_settings, holds_output_folder, machine_description, machine_record, mean_std, standardize
 from .paper import PAPER_TABLE2
 from .svm import fit_validated
@@ -392,12 +392,9 @@ def write_table2(out_dir, result):
     out_dir, claims = Path(out_dir), table2_claims(result)
     write_text(out_dir / "table2.md", table2_markdown(result))
     write_csv(out_dir / "table2.csv", table2_rows(result))
-    write_csv(out_dir / "claims.csv", [{k: csv_value(v, k) for k, v in row.items()} for row in claims])
-    write_text(out_dir / "claims.md", score_claims_markdown(claims, (
+    write_score_claims(out_dir, claims, (
         f"**Table 2's claims, over {len(result['per_seed'])} paired seeds** (each seed draws the image pairing and "
         "trains every model). Test accuracy (%); effect: DMF minus the other (positive: DMF better), its 95 % "
         "interval, the paired t-test's p-value and Holm's adjustment within the family (table2: DMF against EMF "
-        "and IMF in every condition; context: against the SVM on the raw features). The verdict rests on the "
-        "adjusted p-value: *holds* (below 0.05, DMF better), *contradicted* (below 0.05, DMF worse), else "
-        "*not supported (inconclusive)*.")))
+        "and IMF in every condition; context: against the SVM on the raw features)."))
     write_json(out_dir / "results.json", result)

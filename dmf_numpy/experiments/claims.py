@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import math
 
+from pathlib import Path
+
 import numpy as np
 import scipy.stats
 
 from ..core.errors import UserError
+from ..files import write_csv, write_text
 
 #: The columns of ``claims.csv``.
 COLUMNS = ("claim", "protocol", "family", "verdict", "effect", "ci_low", "ci_high", "p_value", "p_holm",
@@ -265,8 +268,18 @@ def score_claims(per_seed, comparisons, family):
     return [{k: row[k] for k in SCORE_COLUMNS} for row in rows]
 
 
+def write_score_claims(out_dir, rows, title):
+    """Write rows of :func:`score_claims` into ``out_dir`` as ``claims.csv`` and ``claims.md``
+    (:func:`score_claims_markdown`)."""
+    write_csv(Path(out_dir) / "claims.csv", [{k: csv_value(v, k) for k, v in row.items()} for row in rows])
+    write_text(Path(out_dir) / "claims.md", score_claims_markdown(rows, title))
+
+
 def score_claims_markdown(rows, title):
-    """Rows of :func:`score_claims` as a Markdown table under ``title``."""
+    """Rows of :func:`score_claims` as a Markdown table under ``title``, which the rule of the
+    verdicts follows."""
+    title += (" The verdict rests on the adjusted p-value: *holds* (below 0.05, DMF better), *contradicted* "
+              "(below 0.05, DMF worse), else *not supported (inconclusive)*.")
     lines = [title, "", "| claim | family | DMF | other | effect | 95 % interval | p | p (Holm) | detectable | verdict |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

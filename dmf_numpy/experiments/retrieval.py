@@ -51,7 +51,7 @@ from ..core.generative import GenerativeDMF
 from ..datasets.wiki import IMAGE_SIZE, TEXT_SIZE, load_wiki
 from ..files import write_csv, write_json, write_text
 from ..training.loop import check_loop_arguments, fit_generative
-from .claims import csv_value, score_claims, score_claims_markdown
+from .claims import score_claims, write_score_claims
 from .common import as_json_settings, check_settings, holds_output_folder, machine_description, machine_record, mean_std, standardize
 from .paper import PAPER_TABLE3
 
@@ -497,12 +497,9 @@ def write_table3(out_dir, result):
     out_dir, claims = Path(out_dir), table3_claims(result)
     write_text(out_dir / "table3.md", table3_markdown(result))
     write_csv(out_dir / "table3.csv", table3_rows(result))
-    write_csv(out_dir / "claims.csv", [{k: csv_value(v, k) for k, v in row.items()} for row in claims])
-    write_text(out_dir / "claims.md", score_claims_markdown(claims, (
+    write_score_claims(out_dir, claims, (
         f"**Table 3's claims, over {len(result['dmf']['per_seed'])} paired seeds** (each seed trains the three "
         "generative models; CCA has no seed). mAP; effect: DMF minus the other (positive: DMF better), its 95 % "
         "interval, the paired t-test's p-value and Holm's adjustment within the family (table3: DMF against IMF, "
-        "EMF and CCA in both directions; context: the measured DMF against the paper's figures). The verdict "
-        "rests on the adjusted p-value: *holds* (below 0.05, DMF better), *contradicted* (below 0.05, DMF "
-        "worse), else *not supported (inconclusive)*.")))
+        "EMF and CCA in both directions; context: the measured DMF against the paper's figures)."))
     write_json(out_dir / "results.json", result)
