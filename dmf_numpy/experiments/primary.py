@@ -39,10 +39,11 @@ import numpy as np
 import scipy.stats
 
 from ..core.errors import UserError
+from ..core.fusion import build_model
 from ..datasets.mnist import load_mnist
 from ..files import write_csv, write_json, write_text
 from ..training.loop import format_seconds
-from .capacity import matched_sizes, n_params
+from .capacity import matched_sizes
 from .claims import csv_value, format_p, holm_verdicts, paired_verdict
 from .common import holds_output_folder, machine_record
 from .table1 import read_finished, train_unfinished, worker_threads
@@ -87,8 +88,15 @@ def arms():
 
 def n_params_of(arm):
     """The parameter count of an arm."""
-    config = TrainConfig(**arms()[arm])
-    return n_params(config.model, {k: getattr(config, k) for k in ("x_dims", "y_dims", "shared_dims", "n_classes")})
+    return build_model(TrainConfig(**arms()[arm]).to_dict()).n_params
+
+
+def design(quick=False):
+    """The design as ``config.json`` records it: scale, candidates, seeds, damage levels, arms."""
+    return {"scale": QUICK_SCALE if quick else SCALE, "candidates": CANDIDATES, "long_decay": LONG_DECAY,
+            "tuning_seeds": list(TUNING_SEEDS), "evaluation_seeds": list(evaluation_seeds(quick)),
+            "damages": list(DAMAGES), "arms": {arm: {**settings, "n_params": n_params_of(arm)}
+                                               for arm, settings in arms().items()}}
 
 
 def candidate_settings(candidate, quick=False):
@@ -108,7 +116,7 @@ def evaluation_seeds(quick=False):
     return QUICK_EVALUATION_SEEDS if quick else EVALUATION_SEEDS
 
 
-def _train(out_dir, items, configs, jobs, data_dir, log, label, train=True):
+def _train(out_dir, items, configs, jobs, data_dir, log, label, train=True, quick=False):
     """Read the finished runs of ``items`` (their folders under ``out_dir``), train the rest
     (with ``train``; else refuse them); ``config.json`` records the machine that trains them
     (:func:`machine_record`)."""
@@ -120,24 +128,25 @@ def _train(out_dir, items, configs, jobs, data_dir, log, label, train=True):
                         f"({run_dirs[todo[0]]} ...); run the study to finish them")
     if todo:
         load_mnist(data_dir)  # find the data once, before the workers start
-        write_json(out_dir / "config.json", {
-            "design": {"scale": SCALE, "candidates": CANDIDATES, "long_decay": LONG_DECAY,
-                       "tuning_seeds": list(TUNING_SEEDS), "evaluation_seeds": list(EVALUATION_SEEDS),
-                       "damages": list(DAMAGES), "arms": {arm: {**settings, "n_params": n_params_of(arm)}
-                                                           for arm, settings in arms().items()}},
-            "reproducibility": machine_record(worker_threads(jobs))})
+        write_json(out_dir / "config.json", {"design": design(quick),
+                                              "reproducibility": machine_record(worker_threads(jobs))})
         train_unfinished(results, todo, configs, run_dirs, [f"study primary {'/'.join(i)}" for i in items],
                          data_dir, jobs, log, label=label, whole=f"the {label}")
     return {item: result["history"] for item, result in zip(items, results)}
 
 
 def run_tuning(out_dir, *, quick=False, jobs=1, data_dir=None, log=print, train=True):
-    """Train every arm with every candidate on every tuning seed, at 0 % damage, and choose.
+    """Train every arm with every candidate on every tuning seed, at 0 % damage, choose each
+    arm's candidate on validation and write ``tuning.csv``.
 
     Returns
     -------
-    dict
-        ``{arm: candidate}`` and the histories ``{(arm, candidate, seed): history}``.
+    chosen : dict
+        ``{arm: candidate}``.
+    scores : dict
+        ``{(arm, candidate): mean final validation error (%) with both halves}``.
+    runs : dict
+        The histories, ``{(arm, candidate, seed): history}``.
     """
     items, configs = [], []
     for arm in arms():
@@ -145,7 +154,7 @@ def run_tuning(out_dir, *, quick=False, jobs=1, data_dir=None, log=print, train=
             for seed in TUNING_SEEDS:
                 items.append(("tuning", arm, f"{candidate}_seed{seed}"))
                 configs.append(config_of(arm, candidate, DAMAGES[0], seed, quick))
-    histories = _train(Path(out_dir), items, configs, jobs, data_dir, log, "tuning", train)
+    histories = _train(Path(out_dir), items, configs, jobs, data_dir, log, "tuning", train, quick)
     scores = {(arm, candidate): float(np.mean([histories[("tuning", arm, f"{candidate}_seed{seed}")][-1]
                                                ["val_error"]["left+right"] for seed in TUNING_SEEDS]))
               for arm in arms() for candidate in CANDIDATES}
@@ -186,7 +195,7 @@ def run_evaluation(out_dir, chosen, *, quick=False, jobs=1, data_dir=None, log=p
                     keys.append((protocol, arm, damage, seed))
                     items.append((protocol, arm, f"damage{damage:.2f}_seed{seed}"))
                     configs.append(config_of(arm, candidate, damage, seed, quick))
-    histories = _train(Path(out_dir), items, configs, jobs, data_dir, log, "evaluation", train)
+    histories = _train(Path(out_dir), items, configs, jobs, data_dir, log, "evaluation", train, quick)
     return {key: histories[item] for key, item in zip(keys, items)}
 
 
