@@ -108,7 +108,8 @@ def test_study_quick_end_to_end(tmp_path, monkeypatch, capsys):
     assert choice["chosen"] in choice["validation"] and "the test set chose nothing" in choice["rule"]
     assert (out / "claims.png").read_bytes()[:4] == b"\x89PNG"
     summary = (out / "claims.md").read_text()
-    assert "| paper@full | " in summary and summary.count("| DMF < IMF, left+right, 0% damage") == len(GRID)
+    # the effects of every protocol side by side (one row per claim), then each protocol's verdicts
+    assert "| paper@full (n=2) |" in summary and summary.count("| DMF < IMF, left+right, 0% damage") == len(GRID) + 1
     output = capsys.readouterr().out.splitlines()
     progress = [line for line in output if line.startswith("[study]")]
     assert any(f"{len(GRID)}/{len(GRID)} protocols done" in line for line in progress)
