@@ -1,5 +1,8 @@
-"""Which of the paper's claims hold, and under which protocol: Table 1 under a declared grid of
-protocols, a verdict on every claim from paired seeds, and the protocol chosen on validation.
+"""Which of the paper's claims hold, and under which protocol. Two parts (:data:`PARTS`): the
+primary design (:mod:`~dmf_numpy.experiments.primary`, into ``out_dir/primary``: equal tuning,
+capacity-matched baselines, 10 fresh seeds; its verdicts decide), and, described here, Table 1
+under a declared grid of protocols, a verdict on every claim from paired seeds, and the
+protocol chosen on validation (exploratory).
 
 Each protocol is a set of :class:`~dmf_numpy.experiments.train_run.TrainConfig` overrides of the
 committed Table 1 protocol, run as a Table 1 (:func:`~dmf_numpy.experiments.table1.run_table1`)
