@@ -66,11 +66,10 @@ try:  # the package's modules load in a fraction of a second, in which a Ctrl-C 
     from .course.exercises import EXERCISES, TIERS
     from .course.sandbox import ITEM_SECONDS
     from .datasets.halves import DAMAGE_KINDS, check_damage
-    from .experiments.audiovisual import SEEDS as AUDIOVISUAL_SEEDS
+    from .experiments.common import PAIRED_SEEDS
     from .experiments.paper import PAPER_SIZES, SAMPLED_ENTRIES, gradcheck_setups
     from .experiments.path_experiment import run_path_experiment  # for its defaults; the command imports it again
     from .experiments.reconstruct import run_reconstruct
-    from .experiments.retrieval import SEEDS as RETRIEVAL_SEEDS
     from .experiments.study import PARTS as STUDY_PARTS
     from .experiments.train_run import DAMAGE_ON, TrainConfig
     from .files import check_writable, check_writable_file
@@ -468,7 +467,7 @@ def build_parser():
 
     p = commands.add_parser("retrieval", help="Table 3: cross-modal retrieval on the Wikipedia features",
                             description=cmd_retrieval.__doc__)
-    p.add_argument("--seeds", type=_positive_int, help=f"default: the experiment's, {RETRIEVAL_SEEDS}")
+    p.add_argument("--seeds", type=_positive_int, help=f"default: the experiment's, {PAIRED_SEEDS}")
     p.add_argument("--epochs", type=_positive_int,
                    help="default: the experiment's (dmf_numpy.experiments.retrieval.DMF_SETTINGS['epochs'])")
     p.add_argument("--subset", type=_positive_int, nargs=2, metavar=("N_ITEMS", "N_QUERIES"),
@@ -478,7 +477,7 @@ def build_parser():
 
     p = commands.add_parser("audiovisual", help="Table 2's protocol on spoken + written digits",
                             description=cmd_audiovisual.__doc__)
-    p.add_argument("--seeds", type=_positive_int, help=f"default: the experiment's, {AUDIOVISUAL_SEEDS}")
+    p.add_argument("--seeds", type=_positive_int, help=f"default: the experiment's, {PAIRED_SEEDS}")
     p.add_argument("--epochs", type=_positive_int,
                    help="default: the experiment's (dmf_numpy.experiments.audiovisual.SETTINGS['epochs'])")
     p.add_argument("--subset", type=_positive_int, help="keep recordings 0..SUBSET-1 of every speaker and digit")

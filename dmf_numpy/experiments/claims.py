@@ -34,7 +34,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import scipy.stats
 
 from ..core.errors import UserError
 from ..files import write_csv, write_text
@@ -116,7 +115,7 @@ def min_detectable_effect(sd, n, alpha=ALPHA, power=0.8):
     from the noncentral t is 77 % at 3 seeds, 79 % at 5); NaN below 2 seeds or without spread."""
     if n < 2 or not sd > 0:
         return math.nan
-    t = scipy.stats.t
+    from scipy.stats import t  # here, not at the top: see paired_verdict
     return float((t.ppf(1 - alpha / 2, n - 1) + t.ppf(power, n - 1)) * sd / math.sqrt(n))
 
 
@@ -136,6 +135,9 @@ def paired_verdict(dmf, other, confidence=0.95):
         (:func:`verdict_of` the raw p-value; :func:`table1_claims` replaces it with Holm's),
         ``min_detectable_effect``, ``n_seeds``.
     """
+    # scipy.stats takes 0.4 s to import; the command line reads this module's constants on every start
+    import scipy.stats
+
     dmf, other = np.asarray(dmf, dtype=float), np.asarray(other, dtype=float)
     if dmf.shape != other.shape or dmf.ndim != 1 or dmf.size == 0:
         raise UserError(f"dmf and other: expected one value per seed each, got shapes {dmf.shape} and {other.shape}")

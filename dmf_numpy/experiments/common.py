@@ -15,6 +15,9 @@ from ..core.errors import UserError
 from ..files import atomic_path, run_lock
 
 
+#: The seeds Tables 2 and 3 train by default: five paired seeds, the fewest their verdicts rest on.
+PAIRED_SEEDS = 5
+
 #: The colours of the learning paths, one meaning in every picture (the drawings of
 #: :mod:`dmf_numpy.experiments.drawing`, the path experiment's figure) and in the text of
 #: ``derivations/``. They are the colours of the paper's Fig. 2 as we read Sec. 2.1: purple, the

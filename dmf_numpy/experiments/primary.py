@@ -36,7 +36,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.stats
 
 from ..core.errors import UserError
 from ..core.fusion import build_model
@@ -231,7 +230,9 @@ def sign_test(dmf, other):
         d = np.asarray(dmf, dtype=float) - np.asarray(other, dtype=float)
     faster, slower = int(np.sum(d < 0)), int(np.sum(d > 0))
     ties = d.size - faster - slower
-    p = scipy.stats.binomtest(faster, faster + slower).pvalue if faster + slower else math.nan
+    from scipy.stats import binomtest  # here, not at the top: see claims.paired_verdict
+
+    p = binomtest(faster, faster + slower).pvalue if faster + slower else math.nan
     reached = d[np.isfinite(d)]
     return {"effect": float(np.median(reached)) if reached.size else math.nan, "faster": faster,
             "slower": slower, "ties": ties, "p_value": float(p)}

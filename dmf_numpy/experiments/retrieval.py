@@ -52,7 +52,7 @@ from ..datasets.wiki import IMAGE_SIZE, TEXT_SIZE, load_wiki
 from ..files import write_csv, write_json, write_text
 from ..training.loop import check_loop_arguments, fit_generative
 from .claims import score_claims, write_score_claims
-from .common import as_json_settings, check_settings, holds_output_folder, machine_description, machine_record, mean_std, standardize
+from .common import PAIRED_SEEDS, as_json_settings, check_settings, holds_output_folder, machine_description, machine_record, mean_std, standardize
 from .paper import PAPER_TABLE3
 
 DIRECTIONS = {"I2T": ("x", "y"), "T2I": ("y", "x")}
@@ -372,13 +372,10 @@ def table3_rows(result):
     return rows
 
 
-#: The seeds a run trains by default: five paired seeds, the fewest the verdicts on the paper's
-#: claims rest on.
-SEEDS = 5
 
 
 @holds_output_folder
-def run_retrieval(out_dir, *, seeds=SEEDS, epochs=DMF_SETTINGS["epochs"], data_dir=None, subset=None,
+def run_retrieval(out_dir, *, seeds=PAIRED_SEEDS, epochs=DMF_SETTINGS["epochs"], data_dir=None, subset=None,
                   log=print, **dmf_settings):
     """Reproduce Table 3: CCA and DMF on the Wikipedia features, written to ``out_dir``.
 
