@@ -39,6 +39,7 @@ def test_a_paired_verdict_by_hand():
     ([1.0, 4.0, 2.0], [2.0, 2.0, 2.5], "not supported (inconclusive)"),   # the interval contains 0
     ([1.0], [2.0], "not supported (inconclusive)"),                       # one seed: no interval
     ([1.0, 2.0], [2.0, 3.0], "not supported (inconclusive)"),             # equal differences: no spread
+    ([75.1, 80.3, 64.9], [75.0, 80.2, 64.8], "not supported (inconclusive)"),  # equal but for rounding
 ])
 def test_verdicts(dmf, other, verdict):
     assert paired_verdict(dmf, other)["verdict"] == verdict

@@ -144,7 +144,9 @@ def paired_verdict(dmf, other, confidence=0.95):
     d = dmf - other
     n, effect = d.size, float(d.mean())
     low = high = p = mde = math.nan
-    if n > 1 and np.ptp(d) > 0:
+    # a spread at rounding level (differences of percentages that are equal but for the last bit)
+    # is no spread: a t-test on it is noise
+    if n > 1 and np.ptp(d) > 1e-9 * max(1.0, float(np.abs(d).max())):
         half = scipy.stats.t.ppf(0.5 + confidence / 2, n - 1) * d.std(ddof=1) / math.sqrt(n)
         low, high = effect - half, effect + half
         p = float(scipy.stats.ttest_rel(dmf, other).pvalue)
