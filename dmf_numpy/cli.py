@@ -71,6 +71,7 @@ try:  # the package's modules load in a fraction of a second, in which a Ctrl-C 
     from .experiments.path_experiment import run_path_experiment  # for its defaults; the command imports it again
     from .experiments.reconstruct import run_reconstruct
     from .experiments.study import PARTS as STUDY_PARTS
+    from .experiments.table1 import SIZE_KEYS
     from .experiments.train_run import DAMAGE_ON, TrainConfig
     from .files import check_writable, check_writable_file
     from .training.loop import TrainingDiverged, describe
@@ -149,8 +150,14 @@ def cmd_train(args):
     history and checkpoint."""
     from .experiments.train_run import run
 
-    config = TrainConfig(model=args.model, damage=args.damage, seed=args.seed, arrays=args.arrays,
-                         **_training_overrides(args))
+    overrides = _training_overrides(args)
+    if args.capacity_matched:
+        if args.model == "dmf" or args.arrays is not None:
+            raise UsageError("--capacity-matched: for --model emf or imf on the MNIST halves (DMF is the reference)")
+        from .experiments.capacity import matched_settings
+        reference = TrainConfig(**overrides).to_dict()
+        overrides.update(matched_settings(args.model, {k: reference[k] for k in SIZE_KEYS}))
+    config = TrainConfig(model=args.model, damage=args.damage, seed=args.seed, arrays=args.arrays, **overrides)
     out_dir = _out_folder(args.out or Path("runs") / config.run_name)
     if args.resume and not (out_dir / "checkpoint.npz").exists():
         print(f"nothing to resume in {out_dir}/: starting from scratch")
@@ -167,7 +174,8 @@ def cmd_table1(args):
     out = _out_folder(args.out or Path("results/quick" if args.quick else "runs/table1"))  # results/ stay as they are
     compare = "committed" if args.compare is None else None if str(args.compare) == "none" else args.compare
     run_table1(out, seeds=seeds, jobs=args.jobs, quick=args.quick, data_dir=args.data_dir, compare=compare,
-               command="dmf-numpy " + " ".join(sys.argv[1:]), **_training_overrides(args))
+               command="dmf-numpy " + " ".join(sys.argv[1:]), capacity_matched=args.capacity_matched,
+               **_training_overrides(args))
     return 0
 
 
@@ -175,6 +183,8 @@ def _add_training_options(p):
     p.add_argument("--data-dir", type=_existing_dir, help="folder holding the MNIST files "
                    "(default: $DMF_NUMPY_DATA, else the user cache, else download)")
     p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--capacity-matched", action="store_true",
+                   help="widen EMF's and IMF's hidden layers by one factor to DMF's parameter count (within 2 %%)")
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--optimizer", choices=list(OPTIMIZERS))
     p.add_argument("--lr", type=float, help="learning rate")

@@ -148,3 +148,30 @@ def test_the_tuning_never_reads_a_test_number(tmp_path, monkeypatch):
     rows = list(csv.DictReader(open(tmp_path / "dirty" / "tuning.csv")))
     assert all("test" not in column for column in rows[0])
     assert (tmp_path / "clean" / "tuning.csv").read_text() == (tmp_path / "dirty" / "tuning.csv").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED_DATA / "mnist").is_dir(), reason="needs MNIST under DMF_NUMPY_DATA")
+def test_capacity_matched_baselines_from_the_command_line(tmp_path, capsys):
+    """`train --capacity-matched` and `table1 --capacity-matched` widen IMF and EMF to DMF's
+    parameter count; DMF, the reference, keeps its sizes."""
+    from dmf_numpy.cli import main
+
+    dmf = build_model({"model": "dmf", **PAPER_SIZES}).n_params
+    data = ["--data-dir", str(SHARED_DATA), "--subset", "200", "--epochs", "1"]
+    assert main(["train", "--model", "imf", "--capacity-matched", *data, "--out", str(tmp_path / "imf")]) == 0
+    config = json.loads((tmp_path / "imf" / "config.json").read_text())
+    assert abs(build_model(config).n_params - dmf) <= TOLERANCE * dmf
+    assert main(["train", "--model", "dmf", "--capacity-matched", *data, "--out", str(tmp_path / "dmf")]) == 2
+    assert "DMF is the reference" in capsys.readouterr().err
+    out = tmp_path / "table"
+    assert main(["table1", "--quick", "--seeds", "1", "--compare", "none", "--capacity-matched", *data,
+                 "--out", str(out)]) == 0
+    table = json.loads((out / "config.json").read_text())["train_config"]
+    for model in ("emf", "imf", "dmf"):
+        run = json.loads((out / "runs" / f"{model}_damage0.00_seed0" / "config.json").read_text())
+        assert run["shared_dims"] == table["capacity_matched"][model]["shared_dims"]
+        assert abs(build_model(run).n_params - dmf) <= TOLERANCE * dmf
+    assert table["capacity_matched"]["dmf"]["shared_dims"] == list(PAPER_SIZES["shared_dims"])
+    # a plain table into the matched folder is refused, not mixed with it
+    assert main(["table1", "--quick", "--seeds", "1", "--compare", "none", *data, "--out", str(out)]) == 2

@@ -75,3 +75,10 @@ def matched_sizes(model, sizes=PAPER_SIZES, reference="dmf", tolerance=TOLERANCE
                         f"{tolerance:.0%} (closest: {count:,} at factor {factor:.3f})")
     return {"factor": round(factor, 4), "sizes": widened_sizes(sizes, factor), "n_params": count,
             "reference_n_params": target}
+
+
+def matched_settings(model, sizes=PAPER_SIZES):
+    """The ``x_dims``, ``y_dims`` and ``shared_dims`` of ``model`` matched to DMF's parameter count
+    at ``sizes`` (:func:`matched_sizes`); DMF itself, the reference, keeps ``sizes``."""
+    matched = sizes if model == "dmf" else matched_sizes(model, sizes)["sizes"]
+    return {k: tuple(matched[k]) for k in ("x_dims", "y_dims", "shared_dims")}

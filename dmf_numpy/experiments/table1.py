@@ -41,6 +41,7 @@ from ..datasets.mnist import load_mnist
 from ..files import run_lock, write_csv, write_json, write_text
 from ..training.checkpoint import changed_settings
 from ..training.loop import format_seconds, refuse_existing_run
+from .capacity import matched_settings
 from .common import machine_description, machine_record, mean_std, new_figure, save_figure
 from .paper import PAPER_TABLE1
 from .train_run import DEFAULTS, TrainConfig, finished_run, refuse_other_settings, run
@@ -53,6 +54,8 @@ CONDITION_LABELS = {"left+right": "left+right", "right": "right only",
                     "left": "left only (beyond the paper)"}
 #: ``--quick``: a smoke test of the whole pipeline on a small subset.
 QUICK = {"subset": 3000, "epochs": 3}
+#: The layer sizes of a model, which capacity matching widens.
+SIZE_KEYS = ("x_dims", "y_dims", "shared_dims", "n_classes")
 #: The committed table: ``results/table1.csv`` of the checkout this package runs from, else the
 #: copy the package carries (``data/table1.csv``, kept identical by the tests).
 COMMITTED_TABLE = Path(__file__).resolve().parents[2] / "results" / "table1.csv"
@@ -259,7 +262,7 @@ def plot_fig4(results, path):
 
 
 def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=None, log=print,
-               damages=DAMAGES, compare="committed", **overrides):
+               damages=DAMAGES, compare="committed", capacity_matched=False, **overrides):
     """Train the 12 × ``seeds`` runs of Table 1 and write the table, figure and histories.
 
     Runs already finished in ``out_dir/runs/`` (a complete ``history.json``) are read, not
@@ -287,6 +290,10 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
         read before any training; ``"committed"``: :data:`COMMITTED_TABLE` (else
         :data:`PACKAGED_TABLE`), unless ``out_dir`` is the committed results' folder, and not
         with ``quick``; None: no comparison.
+    capacity_matched : bool
+        Widen EMF's and IMF's hidden layers to DMF's parameter count, within 2 %
+        (:func:`~dmf_numpy.experiments.capacity.matched_settings`; ``config.json`` records each
+        model's sizes).
     **overrides
         :class:`~dmf_numpy.experiments.train_run.TrainConfig` fields applied to every run (e.g. ``epochs``).
 
@@ -313,9 +320,16 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
                         f"got {list(damages)}")
     out_dir = Path(out_dir)
     settings = {**(QUICK if quick else {}), **overrides}
-    configs = [TrainConfig(model=m, damage=d, seed=s, **settings)
+    sizes = {m: {} for m in MODELS}
+    if capacity_matched:
+        reference = TrainConfig(**settings).to_dict()
+        sizes = {m: matched_settings(m, {k: reference[k] for k in SIZE_KEYS}) for m in MODELS}
+    configs = [TrainConfig(model=m, damage=d, seed=s, **{**settings, **sizes[m]})
                for s in range(seeds) for d in damages for m in MODELS]
-    base = {k: v for k, v in configs[0].to_dict().items() if k not in ("model", "damage", "seed")}
+    # DMF's settings stand for the table's; with capacity_matched, config.json adds each model's sizes
+    base = {k: v for k, v in configs[-1].to_dict().items() if k not in ("model", "damage", "seed")}
+    if capacity_matched:
+        base["capacity_matched"] = {m: {k: list(v) for k, v in sizes[m].items()} for m in MODELS}
     command = command or f"run_table1({str(out_dir)!r})"
     with run_lock(out_dir, command):
         return _run_table1(out_dir, configs, base, seeds, damages, jobs, quick, data_dir, command, log, compare)
