@@ -318,7 +318,8 @@ def run_audiovisual(out_dir, *, seeds=PAIRED_SEEDS, epochs=SETTINGS["epochs"], d
     Parameters
     ----------
     out_dir : str or Path
-        Receives ``table2.md``, ``table2.csv`` and ``results.json`` (every accuracy per seed,
+        Receives ``table2.md``, ``table2.csv``, ``claims.md``, ``claims.csv`` (the verdicts on
+        the paper's claims over the paired seeds) and ``results.json`` (every accuracy per seed,
         the chosen SVM penalties, the settings and the time taken).
     seeds : int
         Seeds 0 .. seeds-1: each draws its own image pairing and trains its own models.

@@ -377,17 +377,19 @@ def table3_rows(result):
 @holds_output_folder
 def run_retrieval(out_dir, *, seeds=PAIRED_SEEDS, epochs=DMF_SETTINGS["epochs"], data_dir=None, subset=None,
                   log=print, **dmf_settings):
-    """Reproduce Table 3: CCA and DMF on the Wikipedia features, written to ``out_dir``.
+    """Reproduce Table 3: CCA, and the generative model with a DMF, IMF and EMF encoder, on the
+    Wikipedia features, with verdicts on the paper's claims, written to ``out_dir``.
 
     Parameters
     ----------
     out_dir : str or Path
-        Receives ``table3.md``, ``table3.csv`` and ``results.json`` (every number, per seed,
-        with the settings and the time taken).
+        Receives ``table3.md``, ``table3.csv``, ``claims.md``, ``claims.csv`` and
+        ``results.json`` (every number, per seed, with the settings and the time taken).
     seeds : int
-        DMF is trained with seeds 0 .. seeds-1 (initialization, shuffling, dropped modalities).
+        Each encoder is trained with seeds 0 .. seeds-1 (initialization, shuffling, dropped
+        modalities); the claims pair them.
     epochs : int
-        DMF training epochs.
+        Training epochs of each generative model.
     data_dir : str or Path, optional
         Where the Wikipedia features are; see :func:`dmf_numpy.datasets.wiki.load_wiki`.
     subset : tuple ``(n_items, n_queries)``, optional
@@ -400,7 +402,8 @@ def run_retrieval(out_dir, *, seeds=PAIRED_SEEDS, epochs=DMF_SETTINGS["epochs"],
     Returns
     -------
     dict
-        ``cca`` and ``dmf["mean"]``/``dmf["std"]``/``dmf["per_seed"]`` (direction -> mAP),
+        ``cca``, and for each of ``dmf``, ``imf``, ``emf``: ``["mean"]``, ``["std"]``,
+        ``["per_seed"]`` (direction -> mAP),
         ``unimodal_reference``, and the settings; as written to ``results.json``.
     """
     seeds, epochs = check_positive_int("seeds", seeds), check_positive_int("epochs", epochs)
