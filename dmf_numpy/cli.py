@@ -71,7 +71,6 @@ try:  # the package's modules load in a fraction of a second, in which a Ctrl-C 
     from .experiments.path_experiment import run_path_experiment  # for its defaults; the command imports it again
     from .experiments.reconstruct import run_reconstruct
     from .experiments.study import PARTS as STUDY_PARTS
-    from .experiments.table1 import SIZE_KEYS
     from .experiments.train_run import DAMAGE_ON, TrainConfig
     from .files import check_writable, check_writable_file
     from .training.loop import TrainingDiverged, describe
@@ -155,8 +154,7 @@ def cmd_train(args):
         if args.model == "dmf" or args.arrays is not None:
             raise UsageError("--capacity-matched: for --model emf or imf on the MNIST halves (DMF is the reference)")
         from .experiments.capacity import matched_settings
-        reference = TrainConfig(**overrides).to_dict()
-        overrides.update(matched_settings(args.model, {k: reference[k] for k in SIZE_KEYS}))
+        overrides.update(matched_settings(args.model, overrides))
     config = TrainConfig(model=args.model, damage=args.damage, seed=args.seed, arrays=args.arrays, **overrides)
     out_dir = _out_folder(args.out or Path("runs") / config.run_name)
     if args.resume and not (out_dir / "checkpoint.npz").exists():
@@ -245,7 +243,8 @@ def cmd_reconstruct(args):
 
 
 def cmd_retrieval(args):
-    """Table 3: cross-modal retrieval (I2T, T2I) on the Wikipedia features, DMF against IMF, EMF and CCA."""
+    """Table 3: cross-modal retrieval (I2T, T2I) on the Wikipedia features, DMF against IMF, EMF and
+    CCA."""
     from .experiments.retrieval import run_retrieval
 
     run_retrieval(_out_folder(args.out), data_dir=args.data_dir, subset=tuple(args.subset) if args.subset else None,

@@ -70,7 +70,8 @@ from ..datasets.store import DataError
 from ..files import write_csv, write_json, write_text
 from ..training.loop import fit_generative
 from .claims import score_claims, write_score_claims
-from .common import PAIRED_SEEDS, as_json_settings, check_settings, holds_output_folder, machine_description, machine_record, mean_std, standardize
+from .common import (PAIRED_SEEDS, as_json_settings, check_settings, holds_output_folder, machine_description,
+                     machine_record, mean_std, standardize)
 from .paper import PAPER_TABLE2
 from .svm import fit_validated
 
@@ -306,8 +307,6 @@ def table2_rows(result):
             rows.append({"model": row, "condition": c, "accuracy_mean": round(mean, 2),
                          "accuracy_std": round(std, 2), "n_seeds": len(result["per_seed"])})
     return rows
-
-
 
 
 @holds_output_folder

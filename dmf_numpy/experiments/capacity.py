@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..core.errors import UserError
 from ..core.fusion import MODELS, build_model
 from .paper import PAPER_SIZES
+from .train_run import TrainConfig
 
 #: The largest relative difference from the reference's parameter count a matched model may have.
 TOLERANCE = 0.02
@@ -68,8 +69,8 @@ def matched_sizes(model, sizes=PAPER_SIZES, reference="dmf", tolerance=TOLERANCE
             low = middle
         else:
             high = middle
-    factor = min((low, high), key=lambda f: abs(n_params(model, widened_sizes(sizes, f)) - target))
-    count = n_params(model, widened_sizes(sizes, factor))
+    count, factor = min(((n_params(model, widened_sizes(sizes, f)), f) for f in (low, high)),
+                        key=lambda pair: abs(pair[0] - target))
     if abs(count - target) > tolerance * target:
         raise UserError(f"{model}: no width factor up to 16 gives {reference}'s {target:,} parameters within "
                         f"{tolerance:.0%} (closest: {count:,} at factor {factor:.3f})")
@@ -77,8 +78,12 @@ def matched_sizes(model, sizes=PAPER_SIZES, reference="dmf", tolerance=TOLERANCE
             "reference_n_params": target}
 
 
-def matched_settings(model, sizes=PAPER_SIZES):
-    """The ``x_dims``, ``y_dims`` and ``shared_dims`` of ``model`` matched to DMF's parameter count
-    at ``sizes`` (:func:`matched_sizes`); DMF itself, the reference, keeps ``sizes``."""
+def matched_settings(model, overrides=None):
+    """The :class:`~dmf_numpy.experiments.train_run.TrainConfig` overrides ``x_dims``,
+    ``y_dims`` and ``shared_dims`` that match ``model`` to DMF's parameter count at the sizes of
+    a run with ``overrides`` (default: the paper's sizes; :func:`matched_sizes`). DMF itself, the
+    reference, keeps those sizes."""
+    config = TrainConfig(**(overrides or {})).to_dict()
+    sizes = {k: config[k] for k in ("x_dims", "y_dims", "shared_dims", "n_classes")}
     matched = sizes if model == "dmf" else matched_sizes(model, sizes)["sizes"]
     return {k: tuple(matched[k]) for k in ("x_dims", "y_dims", "shared_dims")}

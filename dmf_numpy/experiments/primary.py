@@ -42,7 +42,7 @@ from ..core.fusion import build_model
 from ..datasets.mnist import load_mnist
 from ..files import write_csv, write_json, write_text
 from ..training.loop import format_seconds
-from .capacity import matched_sizes
+from .capacity import matched_settings
 from .claims import csv_value, format_p, holm_verdicts, paired_verdict
 from .common import holds_output_folder, machine_record
 from .table1 import read_finished, train_unfinished, worker_threads
@@ -77,11 +77,10 @@ FAMILIES = {
 @functools.cache
 def arms():
     """The models compared: ``{name: TrainConfig overrides}``, the matched baselines with their
-    widened sizes (:func:`~dmf_numpy.experiments.capacity.matched_sizes`)."""
+    widened sizes (:func:`~dmf_numpy.experiments.capacity.matched_settings`)."""
     result = {"dmf": {"model": "dmf"}, "imf": {"model": "imf"}, "emf": {"model": "emf"}}
     for model in ("imf", "emf"):
-        sizes = matched_sizes(model)["sizes"]
-        result[f"{model}_matched"] = {"model": model, **{k: sizes[k] for k in ("x_dims", "y_dims", "shared_dims")}}
+        result[f"{model}_matched"] = {"model": model, **matched_settings(model)}
     return result
 
 
@@ -203,11 +202,10 @@ def evaluation_eta(tuning_runs, chosen, quick, jobs):
     tuning (its seconds per epoch); a rough figure that counts finished runs too."""
     pace = {arm: np.mean([r["seconds"] for (a, _, _), history in tuning_runs.items() if a == arm for r in history])
             for arm in arms()}
-    epochs = {arm: (QUICK_SCALE if quick else SCALE)["epochs"] * len(DAMAGES) * len(evaluation_seeds(quick))
-              for arm in arms()}
-    total = sum(pace[arm] * epochs[arm] * (1 + candidate_settings(chosen[arm], quick)["epochs"]
-                                           / (QUICK_SCALE if quick else SCALE)["epochs"]) for arm in arms())
-    return total / jobs
+    paper_epochs = candidate_settings("none", quick)["epochs"]
+    runs = len(DAMAGES) * len(evaluation_seeds(quick))  # of each arm, under each protocol
+    return sum(pace[arm] * runs * (paper_epochs + candidate_settings(chosen[arm], quick)["epochs"])
+               for arm in arms()) / jobs
 
 
 def epochs_to_reach(history, threshold):
@@ -422,7 +420,7 @@ def claims_markdown(rows, effects, threshold, seeds):
     lines += ["", "**The protocols compared by their effects** (effects.csv): DMF minus the baseline, paper protocol "
               "then tuned.", "", "| input | damage | baseline | paper | tuned |", "|---|---|---|---|---|"]
     for e in effects:
-        lines.append(f"| {e['condition']} | {e['damage']:.0%} | {e['baseline'].upper()} | "
-                     f"{e['paper_effect']:+.2f} {_interval({'ci_low': e['paper_ci_low'], 'ci_high': e['paper_ci_high']})} | "
-                     f"{e['tuned_effect']:+.2f} {_interval({'ci_low': e['tuned_ci_low'], 'ci_high': e['tuned_ci_high']})} |")
+        cells = [f"{e[f'{p}_effect']:+.2f} " + _interval({k: e[f"{p}_{k}"] for k in ("ci_low", "ci_high")})
+                 for p in PROTOCOLS]
+        lines.append(f"| {e['condition']} | {e['damage']:.0%} | {e['baseline'].upper()} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -52,7 +52,8 @@ from ..datasets.wiki import IMAGE_SIZE, TEXT_SIZE, load_wiki
 from ..files import write_csv, write_json, write_text
 from ..training.loop import check_loop_arguments, fit_generative
 from .claims import score_claims, write_score_claims
-from .common import PAIRED_SEEDS, as_json_settings, check_settings, holds_output_folder, machine_description, machine_record, mean_std, standardize
+from .common import (PAIRED_SEEDS, as_json_settings, check_settings, holds_output_folder, machine_description,
+                     machine_record, mean_std, standardize)
 from .paper import PAPER_TABLE3
 
 DIRECTIONS = {"I2T": ("x", "y"), "T2I": ("y", "x")}
@@ -370,8 +371,6 @@ def table3_rows(result):
                          "n_seeds": len(result[encoder]["per_seed"]),
                          "paper_map": PAPER_TABLE3.get(method, {}).get(direction, "")})
     return rows
-
-
 
 
 @holds_output_folder

@@ -54,8 +54,6 @@ CONDITION_LABELS = {"left+right": "left+right", "right": "right only",
                     "left": "left only (beyond the paper)"}
 #: ``--quick``: a smoke test of the whole pipeline on a small subset.
 QUICK = {"subset": 3000, "epochs": 3}
-#: The layer sizes of a model, which capacity matching widens.
-SIZE_KEYS = ("x_dims", "y_dims", "shared_dims", "n_classes")
 #: The committed table: ``results/table1.csv`` of the checkout this package runs from, else the
 #: copy the package carries (``data/table1.csv``, kept identical by the tests).
 COMMITTED_TABLE = Path(__file__).resolve().parents[2] / "results" / "table1.csv"
@@ -320,10 +318,7 @@ def run_table1(out_dir, *, seeds=3, jobs=1, quick=False, data_dir=None, command=
                         f"got {list(damages)}")
     out_dir = Path(out_dir)
     settings = {**(QUICK if quick else {}), **overrides}
-    sizes = {m: {} for m in MODELS}
-    if capacity_matched:
-        reference = TrainConfig(**settings).to_dict()
-        sizes = {m: matched_settings(m, {k: reference[k] for k in SIZE_KEYS}) for m in MODELS}
+    sizes = {m: matched_settings(m, settings) if capacity_matched else {} for m in MODELS}
     configs = [TrainConfig(model=m, damage=d, seed=s, **{**settings, **sizes[m]})
                for s in range(seeds) for d in damages for m in MODELS]
     # DMF's settings stand for the table's; with capacity_matched, config.json adds each model's sizes
