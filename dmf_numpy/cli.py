@@ -216,10 +216,10 @@ def cmd_study(args):
         if any(len(cell) != 2 or not all(cell) for cell in grid):
             raise UsageError(f"--protocols: expected PROTOCOL@SCALE,... as in {','.join('@'.join(c) for c in GRID)}")
     out = _out_folder(args.out or Path("results/quick-study" if args.quick else "results/study"))
-    if args.render:
-        render_claims(out, grid=grid, quick=args.quick)
-        return 0
     parts = PARTS if args.part == "all" else (args.part,)
+    if args.render:
+        render_claims(out, grid=grid, quick=args.quick, parts=parts)
+        return 0
     run_study(out, quick=args.quick, jobs=args.jobs, data_dir=args.data_dir, grid=grid, parts=parts)
     return 0
 

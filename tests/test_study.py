@@ -202,3 +202,18 @@ def test_the_committed_study_re_renders_from_its_histories_without_data_or_train
         if path.is_file():
             assert (tmp_path / "study" / path.relative_to(committed)).read_bytes() == path.read_bytes(), path
     assert not list((tmp_path / "study").rglob("comparison.md"))  # each protocol is compared in the claims
+
+
+@pytest.mark.slow
+def test_render_keeps_to_the_part_asked_for(tmp_path, monkeypatch):
+    """`study --render --part primary` rewrites the primary design's reports alone, byte for byte,
+    in a folder that holds no grid; asked for a primary design that is not there, it says so."""
+    committed = Path(__file__).resolve().parents[1] / "results" / "study" / "primary"
+    shutil.copytree(committed, tmp_path / "study" / "primary")
+    (tmp_path / "no-data").mkdir()
+    monkeypatch.setenv("DMF_NUMPY_DATA", str(tmp_path / "no-data"))
+    (tmp_path / "study" / "primary" / "claims.md").unlink()
+    assert main(["study", "--render", "--part", "primary", "--out", str(tmp_path / "study")]) == 0
+    assert (tmp_path / "study" / "primary" / "claims.md").read_bytes() == (committed / "claims.md").read_bytes()
+    assert not (tmp_path / "study" / "claims.md").exists()  # the grid was not asked for
+    assert main(["study", "--render", "--part", "primary", "--out", str(tmp_path / "other")]) == 2

@@ -260,22 +260,25 @@ def write_claims(out_dir, rows, runs_of, log=print):
     write_modality_dropout_report(runs_of, out_dir, log)
 
 
-def render_claims(out_dir, *, grid=None, quick=False, log=print):
+def render_claims(out_dir, *, grid=None, quick=False, parts=PARTS, log=print):
     """Write the claims' reports again (:func:`write_claims`, and the primary design's,
     :func:`~dmf_numpy.experiments.primary.run_primary` with ``train=False``, where
     ``out_dir/primary`` exists) from the histories of the finished runs under ``out_dir``,
     without training: after a change to the verdicts, say. Every cell of ``grid`` (default
     :data:`GRID`) must hold all its runs, finished; ``best_table1.csv`` and the grid's
-    ``choice.json`` are left as they are.
+    ``choice.json`` are left as they are. ``parts`` (some of :data:`PARTS`) limits it as
+    :func:`run_study`'s does; asked for alone, the primary design must be there.
 
     Returns
     -------
     list of dict
-        The rows of ``claims.csv``.
+        The rows of the grid's ``claims.csv`` (empty without the grid).
     """
     out_dir, rows, runs_of = Path(out_dir), [], {}
-    if (out_dir / "primary").is_dir():
+    if "primary" in parts and ((out_dir / "primary").is_dir() or "grid" not in parts):
         run_primary(out_dir / "primary", quick=quick, log=log, train=False)
+    if "grid" not in parts:
+        return []
     for protocol, scale in grid or GRID:
         name, spec = protocol_name(protocol, scale), QUICK if quick else SCALES[scale]
         if not (out_dir / name / "config.json").is_file():
