@@ -126,10 +126,11 @@ def blas_info():
 
 def _loaded_openblas():
     """The OpenBLAS shared library this process has loaded (Linux: read from ``/proc/self/maps``),
-    or None."""
+    NumPy's own where SciPy has loaded another beside it; or None."""
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
-            paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line})
+            paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line},
+                           key=lambda path: ("numpy" not in path, path))
         return ctypes.CDLL(paths[0]) if paths else None
     except (OSError, IndexError):
         return None
